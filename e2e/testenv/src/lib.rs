@@ -1,0 +1,28 @@
+//! The local test environment, as tests see it.
+//!
+//! `e2e/env/notif-env up` starts real servers on loopback and writes their
+//! addresses to one file; `just test` exports them as `NOTIF_TEST_*` and
+//! `KUBECONFIG` before it runs the suites. A test asks this crate for the
+//! server it needs: when the variable is missing the test **fails** with a
+//! message that says how to start the environment; it never skips.
+//!
+//! The servers are shared by tests that run in parallel, so every test keeps
+//! to a name of its own ([`unique_name`]): its own Kafka topic, Postgres
+//! database, Redis key prefix and Kubernetes namespace.
+//!
+//! # Layout
+//! - [`servers`]: the addresses of the servers, and clients for them.
+//! - [`control`]: stopping and starting one server, for fault tests.
+
+pub mod control;
+pub mod servers;
+
+pub use servers::{TestDatabase, kafka_bootstrap, kube_client, postgres_url, redis_url};
+
+/// A name no other test (nor an earlier run) uses: `prefix` and 8 random hex
+/// digits, in the characters that Kafka topics, Postgres identifiers, Redis
+/// keys and Kubernetes names all accept.
+pub fn unique_name(prefix: &str) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &random[..8])
+}

@@ -1,0 +1,121 @@
+//! Where the test environment's servers are, read from the variables that
+//! `just test` exports.
+
+use std::path::PathBuf;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+
+/// How to get the variables when one is missing.
+const HOW_TO_START: &str = "run the tests with `just test`, which starts the test servers \
+     and exports their addresses; or start them with `just env up` and export the \
+     addresses into your shell with `eval \"$(e2e/env/notif-env env)\"`";
+
+/// The value of one of the environment's variables; a test that needs the
+/// server fails here, with a message that says how to start it.
+fn required(var: &str, server: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!("{var} is not set, so this test cannot reach {server}: {HOW_TO_START}"),
+    }
+}
+
+/// Kafka's bootstrap servers (`host:port`), for rdkafka's `bootstrap.servers`.
+pub fn kafka_bootstrap() -> String {
+    required("NOTIF_TEST_KAFKA", "Kafka")
+}
+
+/// Redis's URL (`redis://host:port`).
+pub fn redis_url() -> String {
+    required("NOTIF_TEST_REDIS", "Redis")
+}
+
+/// The URL of the Postgres server's maintenance database. Tests that write
+/// make a [`TestDatabase`] of their own instead of using it.
+pub fn postgres_url() -> String {
+    required("NOTIF_TEST_POSTGRES", "PostgreSQL")
+}
+
+/// A client for the environment's kube-apiserver, from the kubeconfig that
+/// `KUBECONFIG` names (never from `~/.kube` or a cluster the machine happens
+/// to know).
+pub async fn kube_client() -> kube::Client {
+    let path = PathBuf::from(required("KUBECONFIG", "the Kubernetes API server"));
+    let kubeconfig = Kubeconfig::read_from(&path)
+        .unwrap_or_else(|e| panic!("cannot read the kubeconfig {}: {e}", path.display()));
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("the kubeconfig {} is not usable: {e}", path.display()));
+    kube::Client::try_from(config).expect("a kube client from the test kubeconfig")
+}
+
+/// A Postgres database of one test's own, created empty on the shared server.
+/// [`TestDatabase::drop_database`] removes it at the end of a test that passed;
+/// a failed test's database is left for a look.
+pub struct TestDatabase {
+    /// The database's name.
+    pub name: String,
+    /// A URL that connects to it.
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// Creates a database named after `prefix` and a random suffix.
+    pub async fn create(prefix: &str) -> TestDatabase {
+        let name = crate::unique_name(prefix).replace('-', "_");
+        let mut admin = admin_connection().await;
+        admin
+            // The name is ours (letters, digits and '_'), so it is safe in SQL.
+            .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
+        let url = with_database(&postgres_url(), &name);
+        TestDatabase { name, url }
+    }
+
+    /// Removes the database, closing whatever connections still use it.
+    pub async fn drop_database(self) {
+        let mut admin = admin_connection().await;
+        admin
+            .execute(AssertSqlSafe(format!(
+                r#"DROP DATABASE "{}" WITH (FORCE)"#,
+                self.name
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("cannot drop the test database {}: {e}", self.name));
+    }
+}
+
+async fn admin_connection() -> PgConnection {
+    let url = postgres_url();
+    PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {url}: {e}"))
+}
+
+/// `url` with its path (the database) replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let without_query = url.split('?').next().unwrap_or(url);
+    let base = match without_query.rsplit_once('/') {
+        Some((base, _)) if base.contains("://") && !base.ends_with('/') => base,
+        _ => without_query,
+    };
+    format!("{base}/{database}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn database_replaces_the_path_of_the_url() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:24732/postgres", "t_1"),
+            "postgres://postgres@127.0.0.1:24732/t_1"
+        );
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:24732", "t_1"),
+            "postgres://postgres@127.0.0.1:24732/t_1"
+        );
+    }
+}

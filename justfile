@@ -1,0 +1,44 @@
+# SaaSaparilla Notifications: the project's commands. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+env := "e2e/env/notif-env"
+
+# Show the commands.
+default:
+    @just --list
+
+# Format check and lints, as CI runs them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Build every crate.
+build:
+    cargo build --workspace --all-targets
+
+# Install what the tests need, start the test servers and run every suite.
+test: tools env-up
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$({{env}} env)"
+    # Build once, then run: first the tests that share the servers, all in
+    # parallel; then, one at a time, those that stop and start servers.
+    cargo nextest run --workspace --no-fail-fast -E 'not test(/^exclusive::/)'
+    cargo nextest run --workspace --no-fail-fast -E 'test(/^exclusive::/)' --test-threads 1
+
+# The local test environment: `just env up|down|status|start NAME|stop NAME|kill NAME|env`.
+env *args:
+    {{env}} {{args}}
+
+# Start every test server that is not running (builds and downloads on first use).
+env-up:
+    {{env}} up
+
+# Stop every test server.
+env-down:
+    {{env}} down
+
+# Install the Rust tools the suites use (cargo-nextest), if missing.
+tools:
+    @command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
