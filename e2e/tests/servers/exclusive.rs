@@ -83,11 +83,10 @@ async fn redis_stops_and_starts_by_name() {
 
 #[tokio::test]
 async fn kafka_stops_and_starts_by_name() {
-    let topic = unique_name("exclusive");
-    crate::kafka::create_topic(&topic, 1).await;
+    let topic = testenv::kafka::create_topic("exclusive", 1).await;
     stop_and_start(Server::Kafka, || async {
         use rdkafka::producer::{FutureProducer, FutureRecord};
-        let producer: FutureProducer = crate::kafka::client_config()
+        let producer: FutureProducer = testenv::kafka::client_config()
             .set("message.timeout.ms", "5000")
             .create()
             .map_err(|e| e.to_string())?;

@@ -1,41 +1,16 @@
 use std::time::Duration;
 
 use rdkafka::Message;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use testenv::{kafka_bootstrap, unique_name};
+use testenv::kafka::{client_config, create_topic};
+use testenv::unique_name;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn client_config() -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", kafka_bootstrap());
-    config
-}
-
-/// Creates `topic` with `partitions` through the admin API.
-pub async fn create_topic(topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config().create().expect("a Kafka admin client");
-    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
-    let results = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &options,
-        )
-        .await
-        .expect("Kafka answers CreateTopics");
-    for result in results {
-        result.unwrap_or_else(|(name, code)| panic!("creating topic {name} failed: {code}"));
-    }
-}
-
 /// Produces one record the way the receiver will (acks=all, idempotent) and
 /// returns its partition and offset.
-pub async fn produce(topic: &str, key: &str, payload: &str) -> (i32, i64) {
+async fn produce(topic: &str, key: &str, payload: &str) -> (i32, i64) {
     let producer: FutureProducer = client_config()
         .set("acks", "all")
         .set("enable.idempotence", "true")
@@ -50,8 +25,7 @@ pub async fn produce(topic: &str, key: &str, payload: &str) -> (i32, i64) {
 
 #[tokio::test]
 async fn a_topic_is_created_and_a_record_produced_and_consumed() {
-    let topic = unique_name("smoke");
-    create_topic(&topic, 3).await;
+    let topic = create_topic("smoke", 3).await;
 
     let consumer: StreamConsumer = client_config()
         .set("group.id", unique_name("smoke-group"))

@@ -1,0 +1,102 @@
+//! Kafka helpers for tests: a topic of the test's own, and reading back
+//! everything written to it.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Message, Offset, TopicPartitionList};
+
+use crate::servers::kafka_bootstrap;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client configuration that reaches the test Kafka.
+pub fn client_config() -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", kafka_bootstrap());
+    config
+}
+
+/// Creates a topic named after `prefix`, with `partitions`, and returns its name.
+pub async fn create_topic(prefix: &str, partitions: i32) -> String {
+    let topic = crate::unique_name(prefix);
+    let admin: AdminClient<DefaultClientContext> =
+        client_config().create().expect("a Kafka admin client");
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(
+                &topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &options,
+        )
+        .await
+        .expect("Kafka answers CreateTopics");
+    for result in results {
+        result.unwrap_or_else(|(name, code)| panic!("creating topic {name} failed: {code}"));
+    }
+    topic
+}
+
+/// A record read back: partition, key and value.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub partition: i32,
+    pub key: Option<String>,
+    pub value: Vec<u8>,
+}
+
+/// Every record in `topic` now, partition by partition, each in offset order.
+pub async fn read_all(topic: &str) -> Vec<Record> {
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || read_all_blocking(&topic))
+        .await
+        .expect("the reading task")
+}
+
+fn read_all_blocking(topic: &str) -> Vec<Record> {
+    let consumer: BaseConsumer = client_config()
+        .set("group.id", crate::unique_name("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("a Kafka consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), TIMEOUT)
+        .expect("the topic's metadata");
+    let mut records = Vec::new();
+    for partition in metadata.topics()[0].partitions() {
+        let id = partition.id();
+        let (low, high) = consumer
+            .fetch_watermarks(topic, id, TIMEOUT)
+            .expect("watermarks");
+        if high <= low {
+            continue;
+        }
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(topic, id, Offset::Offset(low))
+            .expect("an assignment");
+        consumer.assign(&assignment).expect("assign");
+        let mut next = low;
+        while next < high {
+            let message = consumer
+                .poll(TIMEOUT)
+                .expect("a record before the timeout")
+                .expect("a record, not an error");
+            next = message.offset() + 1;
+            records.push(Record {
+                partition: id,
+                key: message
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).into_owned()),
+                value: message.payload().unwrap_or_default().to_vec(),
+            });
+        }
+    }
+    records
+}
