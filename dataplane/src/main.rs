@@ -1,18 +1,60 @@
-//! `notifd`: the message path of SaaSaparilla Notifications (DESIGN.md section 3).
+//! `notifd`: the message path of SaaSaparilla Notifications.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use dataplane::receiver::ReceiverArgs;
 
 /// The SaaSaparilla Notifications server.
 ///
 /// Product backends publish notifications to the receiver; the director routes
 /// each to its recipient's connected clients or to their inbox; the distributor
-/// holds the clients' WebSocket, SSE and long-poll connections.
+/// holds the clients' WebSocket, SSE and long-poll connections. Every flag can
+/// also be set by the environment variable shown with it.
 #[derive(Parser, Debug)]
 #[command(version, about, long_about)]
-struct Cli {}
+struct Cli {
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "NOTIF_LOG_FORMAT", default_value = "text", global = true)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    role: Role,
+}
 
-fn main() {
-    let Cli {} = Cli::parse();
-    eprintln!("notifd: no role is built yet; this binary only answers --help and --version");
-    std::process::exit(2);
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// The publish API: accepts notifications and writes them to Kafka.
+    Receiver(ReceiverArgs),
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NOTIF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    let result = match cli.role {
+        Role::Receiver(args) => args.run(dataplane::shutdown::signal()).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("notifd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

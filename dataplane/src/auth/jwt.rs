@@ -1,0 +1,149 @@
+//! JSON Web Tokens: clients prove who they are (`sub` is the recipient), and
+//! publishers may prove they may publish (`scope` has `publish`).
+//!
+//! Tokens are verified with a shared secret (HS256) or a public key (RS256,
+//! ES256 or EdDSA, from PEM); `exp` is required.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// The claims the service reads.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Claims {
+    /// The recipient a client token speaks for.
+    pub sub: String,
+    /// Expiry, in seconds since the Unix epoch.
+    pub exp: u64,
+    /// Space-separated scopes, OAuth style.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+impl Claims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+}
+
+/// Checks tokens' signatures and expiry.
+#[derive(Clone)]
+pub struct JwtVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the JWT public key is not a PEM {algorithm:?} public key: {source}")]
+    PublicKey {
+        algorithm: Algorithm,
+        source: jsonwebtoken::errors::Error,
+    },
+    #[error("the JWT algorithm {0:?} is not one of RS256, ES256 or EdDSA")]
+    Algorithm(Algorithm),
+    #[error("the JWT secret is empty")]
+    EmptySecret,
+}
+
+impl JwtVerifier {
+    /// Verifies HS256 tokens signed with `secret`.
+    pub fn with_secret(secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.is_empty() {
+            return Err(KeyError::EmptySecret);
+        }
+        Ok(Self::new(
+            DecodingKey::from_secret(secret),
+            Algorithm::HS256,
+        ))
+    }
+
+    /// Verifies tokens signed with the private half of `pem`.
+    pub fn with_public_key(pem: &[u8], algorithm: Algorithm) -> Result<Self, KeyError> {
+        let key = match algorithm {
+            Algorithm::RS256 => DecodingKey::from_rsa_pem(pem),
+            Algorithm::ES256 => DecodingKey::from_ec_pem(pem),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+            other => return Err(KeyError::Algorithm(other)),
+        }
+        .map_err(|source| KeyError::PublicKey { algorithm, source })?;
+        Ok(Self::new(key, algorithm))
+    }
+
+    fn new(key: DecodingKey, algorithm: Algorithm) -> Self {
+        let mut validation = Validation::new(algorithm);
+        validation.leeway = 30;
+        validation.validate_aud = false;
+        JwtVerifier { key, validation }
+    }
+
+    /// The token's claims, if its signature and expiry check out.
+    pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
+        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map(|data| data.claims)
+    }
+}
+
+/// Signs `claims` with an HS256 `secret` (for `notifd token` and tests).
+pub fn sign_with_secret(
+    claims: &Claims,
+    secret: &[u8],
+) -> Result<String, jsonwebtoken::errors::Error> {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret),
+    )
+}
+
+/// Whether `token` has the shape of a JWT (three base64url parts), so that
+/// the receiver knows to verify it as one rather than look it up as an API key.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3 && token.starts_with("eyJ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: u64) -> Claims {
+        Claims {
+            sub: "user-1".into(),
+            exp,
+            scope: "publish read".into(),
+        }
+    }
+
+    fn in_an_hour() -> u64 {
+        crate::notification::now_ms() / 1000 + 3600
+    }
+
+    #[test]
+    fn a_signed_token_verifies_and_keeps_its_claims() {
+        let exp = in_an_hour();
+        let token = sign_with_secret(&claims(exp), b"s3cret").unwrap();
+        assert!(looks_like_jwt(&token));
+        let verified = JwtVerifier::with_secret(b"s3cret")
+            .unwrap()
+            .verify(&token)
+            .unwrap();
+        assert_eq!(verified, claims(exp));
+        assert!(verified.has_scope("publish") && !verified.has_scope("pub"));
+    }
+
+    #[test]
+    fn a_wrong_secret_or_an_expired_token_is_refused() {
+        let token = sign_with_secret(&claims(in_an_hour()), b"s3cret").unwrap();
+        assert!(
+            JwtVerifier::with_secret(b"other")
+                .unwrap()
+                .verify(&token)
+                .is_err()
+        );
+        let expired = sign_with_secret(&claims(1_000_000), b"s3cret").unwrap();
+        assert!(
+            JwtVerifier::with_secret(b"s3cret")
+                .unwrap()
+                .verify(&expired)
+                .is_err()
+        );
+    }
+}

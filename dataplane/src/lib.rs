@@ -1,0 +1,21 @@
+//! The message path of SaaSaparilla Notifications.
+//!
+//! # Layout
+//! - [`notification`]: the notification, and the rules for ids and recipients.
+//! - [`receiver`]: the publish API; writes to the log.
+//! - [`log`]: the durable, ordered log between receivers and directors, behind
+//!   the [`log::Log`] trait (Kafka here).
+//! - [`auth`]: publisher API keys and JWTs.
+//! - [`api_error`]: the error answers of the public API.
+//! - [`admin`], [`metrics`]: the admin port and what it reports.
+//! - [`config`], [`shutdown`]: flags' errors, and the signal to drain.
+
+pub mod admin;
+pub mod api_error;
+pub mod auth;
+pub mod config;
+pub mod log;
+pub mod metrics;
+pub mod notification;
+pub mod receiver;
+pub mod shutdown;

@@ -1,0 +1,138 @@
+//! The log on Kafka: one topic, records keyed by recipient, written by an
+//! idempotent producer with `acks=all`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::future::join_all;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+
+use super::{Log, LogError};
+use crate::notification::Notification;
+
+/// How to reach Kafka and which topic to use.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    pub topic: String,
+    /// Extra librdkafka properties (security.protocol, sasl.*, ssl.*, ...).
+    pub properties: Vec<(String, String)>,
+    /// How long a write may wait for the broker before it counts as failed.
+    pub produce_timeout: Duration,
+}
+
+impl KafkaConfig {
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (key, value) in &self.properties {
+            config.set(key, value);
+        }
+        config
+    }
+}
+
+pub struct KafkaLog {
+    producer: FutureProducer,
+    topic: String,
+    /// How long a record may wait for room in the producer's queue.
+    queue_timeout: Duration,
+}
+
+impl KafkaLog {
+    pub fn new(config: &KafkaConfig) -> Result<Self, rdkafka::error::KafkaError> {
+        let producer = config
+            .client_config()
+            // Durable before acknowledged, and no duplicates or reordering
+            // from the producer's own retries.
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set(
+                "message.timeout.ms",
+                config.produce_timeout.as_millis().to_string(),
+            )
+            // Small batches: latency matters more than bytes on the wire.
+            .set("linger.ms", "2")
+            .set("compression.type", "lz4")
+            .create()?;
+        Ok(KafkaLog {
+            producer,
+            topic: config.topic.clone(),
+            queue_timeout: config.produce_timeout,
+        })
+    }
+}
+
+#[async_trait]
+impl Log for KafkaLog {
+    async fn append(&self, batch: &[Notification]) -> Result<(), LogError> {
+        let records = batch
+            .iter()
+            .map(|n| Ok((n.recipient.as_str(), serde_json::to_vec(n)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        // Queue every record before awaiting any, so the batch goes out in as
+        // few requests as the producer can make of it. The timeout is the
+
+        let deliveries = records.iter().map(|(key, value)| {
+            self.producer.send(
+                FutureRecord::to(&self.topic).key(*key).payload(value),
+                self.queue_timeout,
+            )
+        });
+        for result in join_all(deliveries).await {
+            result.map_err(|(error, _)| LogError::Unavailable(error.to_string()))?;
+        }
+        Ok(())
+    }
+
+    async fn is_reachable(&self) -> bool {
+        let producer = self.producer.clone();
+        let topic = self.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), Duration::from_secs(2))
+                .is_ok_and(|m| m.topics().iter().any(|t| t.error().is_none()))
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+/// The Kafka flags shared by the roles.
+#[derive(clap::Args, Debug, Clone)]
+pub struct KafkaArgs {
+    /// Kafka's bootstrap servers, `host:port[,host:port...]`.
+    #[arg(long, env = "NOTIF_KAFKA_BOOTSTRAP_SERVERS")]
+    pub kafka_bootstrap_servers: String,
+    /// The topic that carries the notifications.
+    #[arg(long, env = "NOTIF_KAFKA_TOPIC", default_value = "notifications")]
+    pub kafka_topic: String,
+    /// An extra librdkafka property, `key=value` (security.protocol, sasl.*, ssl.*); repeatable.
+    #[arg(long, env = "NOTIF_KAFKA_PROPERTIES", value_delimiter = ',', value_parser = parse_property)]
+    pub kafka_property: Vec<(String, String)>,
+    /// Seconds a write may wait for Kafka's acknowledgement before the publish answers 503.
+    #[arg(long, env = "NOTIF_KAFKA_PRODUCE_TIMEOUT_SECS", default_value_t = 5)]
+    pub kafka_produce_timeout_secs: u64,
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("`{s}` is not `key=value`")),
+    }
+}
+
+impl KafkaArgs {
+    pub fn config(&self) -> KafkaConfig {
+        KafkaConfig {
+            bootstrap_servers: self.kafka_bootstrap_servers.clone(),
+            topic: self.kafka_topic.clone(),
+            properties: self.kafka_property.clone(),
+            produce_timeout: Duration::from_secs(self.kafka_produce_timeout_secs.max(1)),
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! The roles' Prometheus metrics (all named `notif_...`), registered in one
+//! registry that the admin port serves.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectedLabels {
+    /// The error code of the answer (`invalid_recipient`, `unauthorized`, ...).
+    pub code: &'static str,
+}
+
+/// What the receiver counts.
+#[derive(Clone, Default)]
+pub struct ReceiverMetrics {
+    /// Notifications accepted (answered 202: durable in the log).
+    pub accepted: Counter,
+    /// Publish requests refused, by error code.
+    pub rejected: Family<RejectedLabels, Counter>,
+}
+
+impl ReceiverMetrics {
+    pub fn register(self, registry: &mut Registry) -> Self {
+        registry.register(
+            "notif_publish_accepted",
+            "Notifications accepted: durable in the log and answered 202",
+            self.accepted.clone(),
+        );
+        registry.register(
+            "notif_publish_rejected",
+            "Publish requests refused, by error code",
+            self.rejected.clone(),
+        );
+        self
+    }
+}

@@ -1,0 +1,116 @@
+//! `notifd receiver`'s flags, and starting it from them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use super::{Receiver, request::Limits, router};
+use crate::admin::{self, AdminArgs, Readiness};
+use crate::auth::config::{JwtArgs, PublisherAuthArgs};
+use crate::config::ConfigError;
+use crate::log::{KafkaArgs, KafkaLog, Log};
+use crate::metrics::ReceiverMetrics;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReceiverArgs {
+    /// Address of the publish API.
+    #[arg(long, env = "NOTIF_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    /// The most notifications in one batch.
+    #[arg(long, env = "NOTIF_MAX_BATCH", default_value_t = 1000)]
+    pub max_batch: usize,
+    /// The largest payload of one notification, in bytes of JSON.
+    #[arg(long, env = "NOTIF_MAX_PAYLOAD_BYTES", default_value_t = 64 * 1024)]
+    pub max_payload_bytes: usize,
+    /// The largest request body, in bytes.
+    #[arg(long, env = "NOTIF_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// The longest ttl a publisher may set, in seconds.
+    #[arg(long, env = "NOTIF_MAX_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub max_ttl_secs: u64,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub auth: PublisherAuthArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+struct LogReadiness(Arc<dyn Log>);
+
+#[async_trait]
+impl Readiness for LogReadiness {
+    async fn check(&self) -> Result<(), String> {
+        match self.0.is_reachable().await {
+            true => Ok(()),
+            false => Err("Kafka is not reachable".into()),
+        }
+    }
+}
+
+impl ReceiverArgs {
+    /// Serves the publish API and the admin port until `shutdown` completes,
+    /// then finishes the requests in flight (each waits for its write).
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        if self.max_batch == 0 {
+            return Err(ConfigError::new("--max-batch", "must be at least 1").into());
+        }
+        let auth = self.auth.load(self.jwt.verifier()?)?;
+        let log: Arc<dyn Log> = Arc::new(KafkaLog::new(&self.kafka.config()).map_err(|e| {
+            ConfigError::new(
+                "--kafka-property",
+                format!("Kafka refuses the client settings: {e}"),
+            )
+        })?);
+        let mut registry = Registry::default();
+        let metrics = ReceiverMetrics::default().register(&mut registry);
+        let receiver = Arc::new(Receiver {
+            log: log.clone(),
+            auth,
+            limits: Limits {
+                max_batch: self.max_batch,
+                max_payload_bytes: self.max_payload_bytes,
+                max_ttl_secs: self.max_ttl_secs,
+            },
+            max_body_bytes: self.max_body_bytes,
+            metrics,
+        });
+
+        let public = bind("--http-addr", self.http_addr).await?;
+        let admin = bind("--admin-addr", self.admin.admin_addr).await?;
+        tracing::info!(http = %self.http_addr, admin = %self.admin.admin_addr, topic = %self.kafka.kafka_topic, "receiver serving");
+
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(());
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
+            let _ = rx.changed().await;
+        };
+        let admin_server = axum::serve(admin, admin::router(registry, Arc::new(LogReadiness(log))))
+            .with_graceful_shutdown(until_stopped(stopped.clone()));
+        let public_server =
+            axum::serve(public, router(receiver)).with_graceful_shutdown(until_stopped(stopped));
+        let (admin_result, public_result) =
+            tokio::join!(admin_server.into_future(), public_server.into_future());
+        admin_result?;
+        public_result?;
+        tracing::info!("receiver stopped");
+        Ok(())
+    }
+}
+
+async fn bind(flag: &'static str, addr: SocketAddr) -> Result<TcpListener, ConfigError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| ConfigError::new(flag, format!("cannot listen on {addr}: {e}")))
+}

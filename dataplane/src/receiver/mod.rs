@@ -1,0 +1,27 @@
+//! The receiver (`notifd receiver`): the publish API. A notification is
+//! answered 202 only once the log has it durably; while the log is
+//! unreachable, the answer is 503 with `Retry-After`, never 202.
+
+mod config;
+mod publish;
+pub mod request;
+
+pub use config::ReceiverArgs;
+pub use publish::{Accepted, router};
+
+use std::sync::Arc;
+
+use crate::auth::publisher::PublisherAuth;
+use crate::log::Log;
+use crate::metrics::ReceiverMetrics;
+use request::Limits;
+
+/// Everything the publish handler needs.
+pub struct Receiver {
+    pub log: Arc<dyn Log>,
+    pub auth: PublisherAuth,
+    pub limits: Limits,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+    pub metrics: ReceiverMetrics,
+}

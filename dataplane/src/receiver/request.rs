@@ -1,0 +1,381 @@
+//! Reading a publish request: one notification, or `{"notifications":[...]}`.
+//!
+//! Every rule of the publish API is checked here, before anything is written,
+//! so that a batch is accepted or rejected whole. Shape errors are 400,
+//! sizes 413, unacceptable values 422; each names the field.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+
+use crate::api_error::ApiError;
+use crate::notification::{self, Notification, is_valid_id, is_valid_recipient};
+
+/// The limits a publish request must keep.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The most notifications in one batch.
+    pub max_batch: usize,
+    /// The largest payload, in bytes of JSON.
+    pub max_payload_bytes: usize,
+    /// The longest `ttl`, in seconds.
+    pub max_ttl_secs: u64,
+}
+
+type Object<'a> = BTreeMap<String, &'a RawValue>;
+
+/// The notifications of a publish request, in the order given, with ids made
+/// for those that came without and `now_ms` as their publish time.
+pub fn parse(body: &[u8], limits: &Limits, now_ms: u64) -> Result<Vec<Notification>, ApiError> {
+    let root: &RawValue = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("malformed_json", format!("the body is not JSON: {e}"))
+    })?;
+    let object: Object = as_object(root).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_type",
+            "the body must be a JSON object: a notification, or {\"notifications\":[...]}",
+        )
+    })?;
+
+    let notifications = match object.get("notifications") {
+        None => vec![notification(&object, "", limits, now_ms)?],
+        Some(list) => {
+            if let Some(other) = object.keys().find(|k| *k != "notifications") {
+                return Err(ApiError::bad_request(
+                    "unknown_field",
+                    format!("a batch has only `notifications`, not `{other}`"),
+                )
+                .at(other.clone()));
+            }
+            batch(list, limits, now_ms)?
+        }
+    };
+    Ok(notifications)
+}
+
+fn batch(list: &RawValue, limits: &Limits, now_ms: u64) -> Result<Vec<Notification>, ApiError> {
+    let items: Vec<&RawValue> = serde_json::from_str(list.get()).map_err(|_| {
+        ApiError::bad_request("invalid_type", "`notifications` must be an array")
+            .at("notifications")
+    })?;
+    if items.is_empty() {
+        return Err(
+            ApiError::unprocessable("empty_batch", "`notifications` is empty").at("notifications"),
+        );
+    }
+    if items.len() > limits.max_batch {
+        return Err(ApiError::too_large(
+            "batch_too_large",
+            format!(
+                "{} notifications in one batch; at most {} are allowed",
+                items.len(),
+                limits.max_batch
+            ),
+        )
+        .at("notifications"));
+    }
+    let mut seen = HashSet::new();
+    let mut notifications = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let path = format!("notifications[{index}]");
+        let object = as_object(item).ok_or_else(|| {
+            ApiError::bad_request("invalid_type", "a notification must be a JSON object")
+                .at(path.clone())
+        })?;
+        let notification = notification(&object, &format!("{path}."), limits, now_ms)?;
+        if !seen.insert(notification.id.clone()) {
+            return Err(ApiError::unprocessable(
+                "duplicate_id",
+                format!("the id `{}` is given twice in this batch", notification.id),
+            )
+            .at(format!("{path}.id")));
+        }
+        notifications.push(notification);
+    }
+    Ok(notifications)
+}
+
+/// One notification; `prefix` is its path in the request (`notifications[3].`).
+fn notification(
+    object: &Object,
+    prefix: &str,
+    limits: &Limits,
+    now_ms: u64,
+) -> Result<Notification, ApiError> {
+    let field = |name: &str| format!("{prefix}{name}");
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| !matches!(k.as_str(), "recipient" | "payload" | "id" | "ttl" | "kind"))
+    {
+        return Err(ApiError::bad_request(
+            "unknown_field",
+            format!(
+                "`{unknown}` is not a field of a notification (recipient, payload, id, ttl, kind)"
+            ),
+        )
+        .at(field(unknown)));
+    }
+
+    let recipient: String = required(object, "recipient", "a string", &field)?;
+    if !is_valid_recipient(&recipient) {
+        return Err(ApiError::unprocessable(
+            "invalid_recipient",
+            "a recipient is 1 to 256 characters of A-Z, a-z, 0-9 and . _ : @ -",
+        )
+        .at(field("recipient")));
+    }
+
+    let payload = object.get("payload").ok_or_else(|| {
+        ApiError::bad_request("missing_field", "`payload` is required").at(field("payload"))
+    })?;
+    if payload.get().len() > limits.max_payload_bytes {
+        return Err(ApiError::too_large(
+            "payload_too_large",
+            format!(
+                "the payload is {} bytes of JSON; at most {} are allowed",
+                payload.get().len(),
+                limits.max_payload_bytes
+            ),
+        )
+        .at(field("payload")));
+    }
+
+    let id = match optional::<String>(object, "id", "a string", &field)? {
+        Some(id) if !is_valid_id(&id) => {
+            return Err(ApiError::unprocessable(
+                "invalid_id",
+                "an id is 1 to 128 characters of A-Z, a-z, 0-9 and . _ : @ -",
+            )
+            .at(field("id")));
+        }
+        Some(id) => id,
+        None => notification::new_id(),
+    };
+
+    let expires_at_ms = match optional::<u64>(object, "ttl", "a whole number of seconds", &field)? {
+        Some(ttl) if ttl == 0 || ttl > limits.max_ttl_secs => {
+            return Err(ApiError::unprocessable(
+                "invalid_ttl",
+                format!(
+                    "ttl is a number of seconds from 1 to {}",
+                    limits.max_ttl_secs
+                ),
+            )
+            .at(field("ttl")));
+        }
+        Some(ttl) => Some(now_ms + ttl * 1000),
+        None => None,
+    };
+
+    let kind = optional::<String>(object, "kind", "a string", &field)?;
+    if let Some(kind) = &kind
+        && !(1..=notification::KIND_MAX_LEN).contains(&kind.len())
+    {
+        return Err(
+            ApiError::unprocessable("invalid_kind", "a kind is 1 to 64 characters")
+                .at(field("kind")),
+        );
+    }
+
+    Ok(Notification {
+        id,
+        recipient,
+        payload: (*payload).to_owned(),
+        kind,
+        published_at_ms: now_ms,
+        expires_at_ms,
+    })
+}
+
+fn as_object(raw: &RawValue) -> Option<Object<'_>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+fn required<T: DeserializeOwned>(
+    object: &Object,
+    name: &str,
+    what: &str,
+    field: &impl Fn(&str) -> String,
+) -> Result<T, ApiError> {
+    optional(object, name, what, field)?.ok_or_else(|| {
+        ApiError::bad_request("missing_field", format!("`{name}` is required")).at(field(name))
+    })
+}
+
+fn optional<T: DeserializeOwned>(
+    object: &Object,
+    name: &str,
+    what: &str,
+    field: &impl Fn(&str) -> String,
+) -> Result<Option<T>, ApiError> {
+    object
+        .get(name)
+        .map(|raw| {
+            serde_json::from_str(raw.get()).map_err(|_| {
+                ApiError::bad_request("invalid_type", format!("`{name}` must be {what}"))
+                    .at(field(name))
+            })
+        })
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    const LIMITS: Limits = Limits {
+        max_batch: 3,
+        max_payload_bytes: 32,
+        max_ttl_secs: 3600,
+    };
+
+    fn parse_str(body: &str) -> Result<Vec<Notification>, ApiError> {
+        parse(body.as_bytes(), &LIMITS, 1_000)
+    }
+
+    fn error(body: &str) -> (StatusCode, &'static str, Option<String>) {
+        let e = parse_str(body).expect_err("the request is refused");
+        (e.status, e.code, e.field)
+    }
+
+    #[test]
+    fn one_notification_is_read_with_every_field() {
+        let n = parse_str(
+            r#"{"recipient":"u1","payload":{"a":[1,2.50]},"id":"n-1","ttl":60,"kind":"chat"}"#,
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!((n.id.as_str(), n.recipient.as_str()), ("n-1", "u1"));
+        assert_eq!(
+            n.payload.get(),
+            r#"{"a":[1,2.50]}"#,
+            "the payload is passed through untouched"
+        );
+        assert_eq!(
+            (n.kind.as_deref(), n.published_at_ms, n.expires_at_ms),
+            (Some("chat"), 1_000, Some(61_000))
+        );
+    }
+
+    #[test]
+    fn a_batch_keeps_its_order_and_ids_are_made_when_missing() {
+        let list = parse_str(
+            r#"{"notifications":[{"recipient":"a","payload":1},{"recipient":"b","payload":2}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            list.iter()
+                .map(|n| n.recipient.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert!(is_valid_id(&list[0].id) && list[0].id != list[1].id);
+    }
+
+    #[test]
+    fn shape_errors_are_400() {
+        let bad = StatusCode::BAD_REQUEST;
+        assert_eq!(error("{not json"), (bad, "malformed_json", None));
+        assert_eq!(error("[1]"), (bad, "invalid_type", None));
+        assert_eq!(
+            error(r#"{"payload":1}"#),
+            (bad, "missing_field", Some("recipient".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":"u"}"#),
+            (bad, "missing_field", Some("payload".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":7,"payload":1}"#),
+            (bad, "invalid_type", Some("recipient".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":"u","payload":1,"ttl":"x"}"#),
+            (bad, "invalid_type", Some("ttl".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":"u","payload":1,"to":"x"}"#),
+            (bad, "unknown_field", Some("to".into()))
+        );
+        assert_eq!(
+            error(r#"{"notifications":{}}"#),
+            (bad, "invalid_type", Some("notifications".into()))
+        );
+        assert_eq!(
+            error(r#"{"notifications":[{"recipient":"u","payload":1},5]}"#),
+            (bad, "invalid_type", Some("notifications[1]".into()))
+        );
+    }
+
+    #[test]
+    fn sizes_over_the_limits_are_413() {
+        let big = format!(r#"{{"recipient":"u","payload":"{}"}}"#, "x".repeat(40));
+        assert_eq!(
+            error(&big),
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                Some("payload".into())
+            )
+        );
+        let four = format!(
+            r#"{{"notifications":[{}]}}"#,
+            [r#"{"recipient":"u","payload":1}"#; 4].join(",")
+        );
+        assert_eq!(
+            error(&four),
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch_too_large",
+                Some("notifications".into())
+            )
+        );
+    }
+
+    #[test]
+    fn unacceptable_values_are_422() {
+        let bad = StatusCode::UNPROCESSABLE_ENTITY;
+        assert_eq!(
+            error(r#"{"recipient":"","payload":1}"#),
+            (bad, "invalid_recipient", Some("recipient".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":"a b","payload":1}"#),
+            (bad, "invalid_recipient", Some("recipient".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":"u","payload":1,"ttl":0}"#),
+            (bad, "invalid_ttl", Some("ttl".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":"u","payload":1,"ttl":3601}"#),
+            (bad, "invalid_ttl", Some("ttl".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":"u","payload":1,"id":"a/b"}"#),
+            (bad, "invalid_id", Some("id".into()))
+        );
+        assert_eq!(
+            error(r#"{"notifications":[]}"#),
+            (bad, "empty_batch", Some("notifications".into()))
+        );
+        assert_eq!(
+            error(
+                r#"{"notifications":[{"recipient":"u","payload":1,"id":"x"},{"recipient":"v","payload":2,"id":"x"}]}"#
+            ),
+            (bad, "duplicate_id", Some("notifications[1].id".into()))
+        );
+        assert_eq!(
+            error(
+                r#"{"notifications":[{"recipient":"u","payload":1},{"recipient":"","payload":1}]}"#
+            ),
+            (
+                bad,
+                "invalid_recipient",
+                Some("notifications[1].recipient".into())
+            )
+        );
+    }
+}
