@@ -5,6 +5,10 @@
 //! - [`receiver`]: the publish API; writes to the log.
 //! - [`log`]: the durable, ordered log between receivers and directors, behind
 //!   the [`log::Log`] trait (Kafka here).
+//! - [`inbox`]: notifications waiting for their recipient, behind the
+//!   [`inbox::Inbox`] trait (Postgres here).
+//! - [`presence`]: which distributors hold a recipient's connections, behind
+//!   the [`presence::Presence`] trait (Redis here).
 //! - [`auth`]: publisher API keys and JWTs.
 //! - [`api_error`]: the error answers of the public API.
 //! - [`admin`], [`metrics`]: the admin port and what it reports.
@@ -14,8 +18,10 @@ pub mod admin;
 pub mod api_error;
 pub mod auth;
 pub mod config;
+pub mod inbox;
 pub mod log;
 pub mod metrics;
 pub mod notification;
+pub mod presence;
 pub mod receiver;
 pub mod shutdown;

@@ -1,0 +1,56 @@
+//! The inbox: durable storage of notifications for recipients who were not
+//! connected (Postgres in the distributed service). Clients receive their
+//! inbox in position order on connect, and acknowledged rows are removed.
+
+mod postgres;
+
+pub use postgres::PostgresInbox;
+
+use async_trait::async_trait;
+
+use crate::notification::Notification;
+
+/// A notification with its per-recipient position.
+#[derive(Debug, Clone)]
+pub struct Positioned {
+    pub position: u64,
+    pub notification: Notification,
+}
+
+#[async_trait]
+pub trait Inbox: Send + Sync + 'static {
+    /// Stores `batch`. Storing a notification that is already stored (same
+    /// recipient and id) changes nothing, so a replay after a crash is safe.
+    async fn store(&self, batch: &[Positioned]) -> Result<(), InboxError>;
+
+    /// The recipient's stored notifications with a position after `after`,
+    /// in position order, at most `limit`, leaving out those expired at
+    /// `now_ms`.
+    async fn pending(
+        &self,
+        recipient: &str,
+        after: Option<u64>,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<Vec<Positioned>, InboxError>;
+
+    /// Removes the recipient's notifications with these ids; returns the ids
+    /// that were stored (and now are not).
+    async fn acknowledge(&self, recipient: &str, ids: &[String])
+    -> Result<Vec<String>, InboxError>;
+
+    /// Removes what expired before `now_ms` and what was stored longer than
+    /// `retention` ago; returns how many rows went.
+    async fn purge(&self, now_ms: u64, retention: std::time::Duration) -> Result<u64, InboxError>;
+
+    /// Whether the inbox's server is reachable now.
+    async fn is_reachable(&self) -> bool;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InboxError {
+    #[error("the inbox's database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("a stored payload is not JSON: {0}")]
+    Payload(#[from] serde_json::Error),
+}

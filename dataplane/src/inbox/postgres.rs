@@ -1,0 +1,154 @@
+//! The inbox on Postgres: one table, `inbox`, made by the migrations in
+//! `dataplane/migrations`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+use super::{Inbox, InboxError, Positioned};
+use crate::notification::Notification;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Clone)]
+pub struct PostgresInbox {
+    pool: PgPool,
+}
+
+impl PostgresInbox {
+    pub fn new(pool: PgPool) -> Self {
+        PostgresInbox { pool }
+    }
+
+    /// Brings the schema up to date. Safe to run from every director at
+    /// once: sqlx takes an advisory lock, and applied migrations are skipped.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(&self.pool).await
+    }
+}
+
+type Row = (i64, String, Option<String>, String, i64, Option<i64>);
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Inbox for PostgresInbox {
+    async fn store(&self, batch: &[Positioned]) -> Result<(), InboxError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // One statement for the batch: arrays of columns, unnested.
+        let mut recipients = Vec::with_capacity(batch.len());
+        let mut positions = Vec::with_capacity(batch.len());
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut kinds = Vec::with_capacity(batch.len());
+        let mut payloads = Vec::with_capacity(batch.len());
+        let mut published = Vec::with_capacity(batch.len());
+        let mut expires = Vec::with_capacity(batch.len());
+        for Positioned {
+            position,
+            notification: n,
+        } in batch
+        {
+            recipients.push(n.recipient.as_str());
+            positions.push(to_i64(*position));
+            ids.push(n.id.as_str());
+            kinds.push(n.kind.as_deref());
+            payloads.push(n.payload.get());
+            published.push(to_i64(n.published_at_ms));
+            expires.push(n.expires_at_ms.map(to_i64));
+        }
+        sqlx::query(
+            "INSERT INTO inbox (recipient, position, id, kind, payload, published_at_ms, expires_at_ms)
+             SELECT r, p, i, k, pl::json, pa, ea
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
+                  AS t(r, p, i, k, pl, pa, ea)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&recipients)
+        .bind(&positions)
+        .bind(&ids)
+        .bind(&kinds)
+        .bind(&payloads)
+        .bind(&published)
+        .bind(&expires)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn pending(
+        &self,
+        recipient: &str,
+        after: Option<u64>,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<Vec<Positioned>, InboxError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT position, id, kind, payload::text, published_at_ms, expires_at_ms
+             FROM inbox
+             WHERE recipient = $1 AND position > $2 AND (expires_at_ms IS NULL OR expires_at_ms > $3)
+             ORDER BY position
+             LIMIT $4",
+        )
+        .bind(recipient)
+        .bind(after.map(to_i64).unwrap_or(-1))
+        .bind(to_i64(now_ms))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(position, id, kind, payload, published_at_ms, expires_at_ms)| {
+                    Ok(Positioned {
+                        position: position as u64,
+                        notification: Notification {
+                            id,
+                            recipient: recipient.to_string(),
+                            payload: RawValue::from_string(payload)?,
+                            kind,
+                            published_at_ms: published_at_ms as u64,
+                            expires_at_ms: expires_at_ms.map(|e| e as u64),
+                        },
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn acknowledge(
+        &self,
+        recipient: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, InboxError> {
+        let removed: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM inbox WHERE recipient = $1 AND id = ANY($2) RETURNING id",
+        )
+        .bind(recipient)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(removed)
+    }
+
+    async fn purge(&self, now_ms: u64, retention: Duration) -> Result<u64, InboxError> {
+        let result = sqlx::query(
+            "DELETE FROM inbox
+             WHERE expires_at_ms <= $1 OR stored_at < now() - make_interval(secs => $2)",
+        )
+        .bind(to_i64(now_ms))
+        .bind(retention.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn is_reachable(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
