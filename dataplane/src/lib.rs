@@ -3,6 +3,8 @@
 //! # Layout
 //! - [`notification`]: the notification, and the rules for ids and recipients.
 //! - [`receiver`]: the publish API; writes to the log.
+//! - [`director`]: routes each notification read from the log; commits only
+//!   what is done.
 //! - [`log`]: the durable, ordered log between receivers and directors, behind
 //!   the [`log::Log`] trait (Kafka here).
 //! - [`inbox`]: notifications waiting for their recipient, behind the
@@ -12,16 +14,19 @@
 //! - [`auth`]: publisher API keys and JWTs.
 //! - [`api_error`]: the error answers of the public API.
 //! - [`admin`], [`metrics`]: the admin port and what it reports.
-//! - [`config`], [`shutdown`]: flags' errors, and the signal to drain.
+//! - [`config`], [`retry`], [`shutdown`]: flags' errors, retrying with
+//!   backoff, and the signal to drain.
 
 pub mod admin;
 pub mod api_error;
 pub mod auth;
 pub mod config;
+pub mod director;
 pub mod inbox;
 pub mod log;
 pub mod metrics;
 pub mod notification;
 pub mod presence;
 pub mod receiver;
+pub mod retry;
 pub mod shutdown;

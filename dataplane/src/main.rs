@@ -1,6 +1,7 @@
 //! `notifd`: the message path of SaaSaparilla Notifications.
 
 use clap::{Parser, Subcommand};
+use dataplane::director::DirectorArgs;
 use dataplane::receiver::ReceiverArgs;
 
 /// The SaaSaparilla Notifications server.
@@ -29,6 +30,8 @@ enum LogFormat {
 enum Role {
     /// The publish API: accepts notifications and writes them to Kafka.
     Receiver(ReceiverArgs),
+    /// Routes notifications from Kafka to their recipients' inboxes.
+    Director(DirectorArgs),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -49,6 +52,7 @@ async fn main() -> std::process::ExitCode {
     init_tracing(cli.log_format);
     let result = match cli.role {
         Role::Receiver(args) => args.run(dataplane::shutdown::signal()).await,
+        Role::Director(args) => args.run(dataplane::shutdown::signal()).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -36,3 +36,34 @@ impl ReceiverMetrics {
         self
     }
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// `stored` (in the inbox) or `expired` (dropped, never delivered).
+    pub outcome: &'static str,
+}
+
+/// What the director counts.
+#[derive(Clone, Default)]
+pub struct DirectorMetrics {
+    /// Notifications done with, by outcome.
+    pub routed: Family<OutcomeLabels, Counter>,
+    /// Records in the topic that are not notifications, skipped.
+    pub invalid: Counter,
+}
+
+impl DirectorMetrics {
+    pub fn register(self, registry: &mut Registry) -> Self {
+        registry.register(
+            "notif_director_notifications",
+            "Notifications the director is done with, by outcome",
+            self.routed.clone(),
+        );
+        registry.register(
+            "notif_director_invalid_records",
+            "Records in the topic that are not notifications, skipped",
+            self.invalid.clone(),
+        );
+        self
+    }
+}

@@ -1,0 +1,19 @@
+//! The director (`notifd director`): reads the topic as one consumer group;
+//! within a partition, each recipient's notifications are done strictly in
+//! offset order while different recipients proceed at once; offsets are
+//! committed only up to what is done, so a crash replays and never skips.
+//!
+//! A notification's per-recipient position is its offset in its partition:
+//! one recipient's notifications share a partition, so their offsets only
+//! grow. (Growing the topic's partitions moves recipients; keeping positions
+//! and order across that change is not built yet.)
+
+mod config;
+mod consume;
+mod lanes;
+mod offsets;
+mod route;
+
+pub use config::DirectorArgs;
+pub use consume::Consume;
+pub use route::{Outcome, Router};
