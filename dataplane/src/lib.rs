@@ -14,14 +14,17 @@
 //! - [`auth`]: publisher API keys and JWTs.
 //! - [`api_error`]: the error answers of the public API.
 //! - [`admin`], [`metrics`]: the admin port and what it reports.
-//! - [`config`], [`retry`], [`shutdown`]: flags' errors, retrying with
-//!   backoff, and the signal to drain.
+//! - [`distributor`]: clients' WebSocket and SSE connections, their inbox
+//!   and their acknowledgements.
+//! - [`config`], [`retry`], [`serve`], [`shutdown`]: flags' errors, retrying
+//!   with backoff, serving the ports, and the signal to drain.
 
 pub mod admin;
 pub mod api_error;
 pub mod auth;
 pub mod config;
 pub mod director;
+pub mod distributor;
 pub mod inbox;
 pub mod log;
 pub mod metrics;
@@ -29,4 +32,5 @@ pub mod notification;
 pub mod presence;
 pub mod receiver;
 pub mod retry;
+pub mod serve;
 pub mod shutdown;

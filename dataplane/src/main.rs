@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use dataplane::director::DirectorArgs;
+use dataplane::distributor::DistributorArgs;
 use dataplane::receiver::ReceiverArgs;
 
 /// The SaaSaparilla Notifications server.
@@ -32,6 +33,8 @@ enum Role {
     Receiver(ReceiverArgs),
     /// Routes notifications from Kafka to their recipients' inboxes.
     Director(DirectorArgs),
+    /// Holds clients' WebSocket and SSE connections; sends each its inbox.
+    Distributor(DistributorArgs),
 }
 
 fn init_tracing(format: LogFormat) {
@@ -53,6 +56,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.role {
         Role::Receiver(args) => args.run(dataplane::shutdown::signal()).await,
         Role::Director(args) => args.run(dataplane::shutdown::signal()).await,
+        Role::Distributor(args) => args.run(dataplane::shutdown::signal()).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

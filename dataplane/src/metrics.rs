@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,6 +64,37 @@ impl DirectorMetrics {
             "notif_director_invalid_records",
             "Records in the topic that are not notifications, skipped",
             self.invalid.clone(),
+        );
+        self
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabels {
+    /// `ws` or `sse`.
+    pub transport: &'static str,
+}
+
+/// What the distributor counts.
+#[derive(Clone, Default)]
+pub struct DistributorMetrics {
+    /// Open client connections, by transport.
+    pub connections: Family<TransportLabels, Gauge>,
+    /// Notifications read from the inbox for clients.
+    pub inbox_reads: Counter,
+}
+
+impl DistributorMetrics {
+    pub fn register(self, registry: &mut Registry) -> Self {
+        registry.register(
+            "notif_distributor_connections",
+            "Open client connections, by transport",
+            self.connections.clone(),
+        );
+        registry.register(
+            "notif_inbox_reads",
+            "Notifications read from the inbox for clients",
+            self.inbox_reads.clone(),
         );
         self
     }

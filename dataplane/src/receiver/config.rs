@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 
 use super::{Receiver, request::Limits, router};
 use crate::admin::{self, AdminArgs, Readiness};
@@ -84,33 +83,18 @@ impl ReceiverArgs {
             metrics,
         });
 
-        let public = bind("--http-addr", self.http_addr).await?;
-        let admin = bind("--admin-addr", self.admin.admin_addr).await?;
+        let public = crate::serve::bind("--http-addr", self.http_addr).await?;
+        let admin = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
         tracing::info!(http = %self.http_addr, admin = %self.admin.admin_addr, topic = %self.kafka.kafka_topic, "receiver serving");
 
-        let (stop, stopped) = tokio::sync::watch::channel(());
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = stop.send(());
-        });
-        let until_stopped = |mut rx: tokio::sync::watch::Receiver<()>| async move {
-            let _ = rx.changed().await;
-        };
-        let admin_server = axum::serve(admin, admin::router(registry, Arc::new(LogReadiness(log))))
-            .with_graceful_shutdown(until_stopped(stopped.clone()));
-        let public_server =
-            axum::serve(public, router(receiver)).with_graceful_shutdown(until_stopped(stopped));
-        let (admin_result, public_result) =
-            tokio::join!(admin_server.into_future(), public_server.into_future());
-        admin_result?;
-        public_result?;
+        let admin_router = admin::router(registry, Arc::new(LogReadiness(log)));
+        crate::serve::serve(
+            (public, router(receiver)),
+            (admin, admin_router),
+            crate::serve::cancel_on(shutdown),
+        )
+        .await?;
         tracing::info!("receiver stopped");
         Ok(())
     }
-}
-
-async fn bind(flag: &'static str, addr: SocketAddr) -> Result<TcpListener, ConfigError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| ConfigError::new(flag, format!("cannot listen on {addr}: {e}")))
 }

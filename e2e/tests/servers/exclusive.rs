@@ -133,4 +133,9 @@ async fn the_control_plane_stops_and_starts_by_name() {
     assert!(!control::is_ready(Server::KubeControllerManager).await);
     control::start(Server::KubeControllerManager).await;
     assert!(control::is_ready(Server::KubeControllerManager).await);
+
+    Api::<Namespace>::all(client)
+        .delete(&namespace, &kube::api::DeleteParams::default())
+        .await
+        .expect("delete the namespace");
 }

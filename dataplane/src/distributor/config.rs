@@ -1,0 +1,114 @@
+//! `notifd distributor`'s flags, and starting it from them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use prometheus_client::registry::Registry;
+use sqlx::postgres::PgPoolOptions;
+
+use super::{Distributor, router};
+use crate::admin::{self, AdminArgs, Readiness};
+use crate::auth::config::JwtArgs;
+use crate::config::ConfigError;
+use crate::inbox::{Inbox, PostgresInbox};
+use crate::metrics::DistributorMetrics;
+use crate::presence::{Presence, RedisPresence};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct DistributorArgs {
+    /// Address of the client endpoints (WebSocket, SSE, acknowledgements).
+    #[arg(long, env = "NOTIF_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+    /// PostgreSQL URL of the inbox database.
+    #[arg(long, env = "NOTIF_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: String,
+    /// Redis URL of presence.
+    #[arg(long, env = "NOTIF_REDIS_URL", hide_env_values = true)]
+    pub redis_url: String,
+    /// Prefix of every Redis key, so that services can share a Redis.
+    #[arg(long, env = "NOTIF_REDIS_KEY_PREFIX", default_value = "notif:")]
+    pub redis_key_prefix: String,
+    /// This distributor's id in presence; the pod's name in Kubernetes.
+    #[arg(long, env = "NOTIF_DISTRIBUTOR_ID")]
+    pub distributor_id: Option<String>,
+    /// Seconds a connection stays in presence without a heartbeat.
+    #[arg(long, env = "NOTIF_PRESENCE_TTL_SECS", default_value_t = 30)]
+    pub presence_ttl_secs: u64,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+struct DistributorReadiness {
+    inbox: Arc<dyn Inbox>,
+    presence: Arc<dyn Presence>,
+}
+
+#[async_trait]
+impl Readiness for DistributorReadiness {
+    async fn check(&self) -> Result<(), String> {
+        if !self.inbox.is_reachable().await {
+            return Err("PostgreSQL is not reachable".into());
+        }
+        if !self.presence.is_reachable().await {
+            return Err("Redis is not reachable".into());
+        }
+        Ok(())
+    }
+}
+
+impl DistributorArgs {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let jwt = self.jwt.verifier()?.ok_or_else(|| {
+            ConfigError::new("--jwt-secret", "clients cannot authenticate: give --jwt-secret, --jwt-secret-file or --jwt-public-key-file")
+        })?;
+        if self.presence_ttl_secs < 3 {
+            return Err(ConfigError::new("--presence-ttl-secs", "must be at least 3").into());
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&self.postgres_url)
+            .map_err(|e| ConfigError::new("--postgres-url", e.to_string()))?;
+        let inbox: Arc<dyn Inbox> = Arc::new(PostgresInbox::new(pool));
+        let presence: Arc<dyn Presence> = Arc::new(
+            RedisPresence::connect(&self.redis_url, &self.redis_key_prefix)
+                .await
+                .map_err(|e| ConfigError::new("--redis-url", e.to_string()))?,
+        );
+        let mut registry = Registry::default();
+        let stop = crate::serve::cancel_on(shutdown);
+        let distributor = Arc::new(Distributor {
+            id: self
+                .distributor_id
+                .clone()
+                .unwrap_or_else(crate::notification::new_id),
+            inbox: inbox.clone(),
+            presence: presence.clone(),
+            jwt,
+            presence_ttl: Duration::from_secs(self.presence_ttl_secs),
+            page_size: 100,
+            metrics: DistributorMetrics::default().register(&mut registry),
+            stop: stop.clone(),
+        });
+        let public = crate::serve::bind("--http-addr", self.http_addr).await?;
+        let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
+        tracing::info!(id = %distributor.id, http = %self.http_addr, admin = %self.admin.admin_addr, "distributor serving");
+        let admin_router =
+            admin::router(registry, Arc::new(DistributorReadiness { inbox, presence }));
+        crate::serve::serve(
+            (public, router(distributor)),
+            (admin_listener, admin_router),
+            stop,
+        )
+        .await?;
+        tracing::info!("distributor stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,36 @@
+//! Who a client is: the `sub` of its JWT, from `Authorization: Bearer` or,
+//! for browsers, which cannot set headers on WebSocket and EventSource, the
+//! `token` query parameter.
+
+use axum::http::{HeaderMap, header};
+
+use crate::api_error::ApiError;
+use crate::auth::jwt::JwtVerifier;
+use crate::notification::is_valid_recipient;
+
+pub fn recipient(
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+    jwt: &JwtVerifier,
+) -> Result<String, ApiError> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    let token = from_header
+        .or(query_token)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthorized("no token: send `Authorization: Bearer <JWT>` or `?token=<JWT>`")
+        })?;
+    let claims = jwt
+        .verify(token)
+        .map_err(|e| ApiError::unauthorized(format!("the token is not valid: {e}")))?;
+    if !is_valid_recipient(&claims.sub) {
+        return Err(ApiError::unauthorized(
+            "the token's `sub` is not a valid recipient id",
+        ));
+    }
+    Ok(claims.sub)
+}

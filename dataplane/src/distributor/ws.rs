@@ -1,0 +1,130 @@
+//! `GET /v1/connect/ws`: WebSocket. The server sends text frames
+//! `{"type":"notification", ...envelope}`; the client acknowledges with
+//! `{"type":"ack","ids":[...]}` and is answered `{"type":"acked","ids":[...]}`
+//! with the ids that left its inbox.
+
+use std::sync::Arc;
+
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use super::session::Session;
+use super::sse::ConnectQuery;
+use super::{Distributor, Envelope, token};
+use crate::api_error::ApiError;
+
+/// Frames the server sends.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Notification(Envelope),
+    Acked { ids: Vec<String> },
+    Error { code: String, message: String },
+}
+
+/// Frames a client sends.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientFrame {
+    Ack { ids: Vec<String> },
+}
+
+pub async fn connect(
+    State(distributor): State<Arc<Distributor>>,
+    headers: HeaderMap,
+    Query(query): Query<ConnectQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    // Who it is first: an unauthenticated client learns nothing more.
+    let recipient = token::recipient(&headers, query.token.as_deref(), &distributor.jwt)?;
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            "not_a_websocket",
+            format!("this endpoint speaks WebSocket: {rejection}"),
+        )
+    })?;
+    let session = Session::open(distributor, recipient, "ws").await?;
+    Ok(upgrade.on_upgrade(move |socket| serve(socket, session, query.after)))
+}
+
+async fn serve(mut socket: WebSocket, session: Session, mut after: Option<u64>) {
+    loop {
+        let page = match session.inbox_after(after).await {
+            Ok(page) => page,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the inbox; closing the WebSocket");
+                let _ = send(
+                    &mut socket,
+                    &error("unavailable", "the inbox is unreachable; reconnect later"),
+                )
+                .await;
+                return;
+            }
+        };
+        let Some(last) = page.last() else { break };
+        after = Some(last.position);
+        for positioned in &page {
+            if send(
+                &mut socket,
+                &ServerFrame::Notification(Envelope::from(positioned)),
+            )
+            .await
+            .is_err()
+            {
+                return;
+            }
+        }
+    }
+
+    let stop = session.stop();
+    loop {
+        let message = tokio::select! {
+            message = socket.recv() => match message {
+                Some(Ok(message)) => message,
+                _ => break,
+            },
+            () = stop.cancelled() => {
+                let close = CloseFrame { code: close_code::AWAY, reason: Utf8Bytes::from_static("the distributor is stopping; reconnect") };
+                let _ = socket.send(Message::Close(Some(close))).await;
+                break;
+            }
+        };
+        let reply = match message {
+            Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
+                Ok(ClientFrame::Ack { ids }) => match session.acknowledge(&ids).await {
+                    Ok(ids) => ServerFrame::Acked { ids },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot acknowledge");
+                        error(
+                            "unavailable",
+                            "the inbox is unreachable; acknowledge again later",
+                        )
+                    }
+                },
+                Err(e) => error("bad_frame", &format!("not a client frame: {e}")),
+            },
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        if send(&mut socket, &reply).await.is_err() {
+            break;
+        }
+    }
+}
+
+fn error(code: &str, message: &str) -> ServerFrame {
+    ServerFrame::Error {
+        code: code.into(),
+        message: message.into(),
+    }
+}
+
+async fn send(socket: &mut WebSocket, frame: &ServerFrame) -> Result<(), axum::Error> {
+    let text = serde_json::to_string(frame).unwrap_or_default();
+    socket.send(Message::Text(Utf8Bytes::from(text))).await
+}

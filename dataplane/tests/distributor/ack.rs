@@ -1,0 +1,78 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{TestDistributor, token};
+
+#[tokio::test]
+async fn an_ack_removes_what_was_stored_and_names_the_rest_unknown() {
+    let d = TestDistributor::start().await;
+    d.fill_inbox("u", &["n1", "n2"]).await;
+    d.fill_inbox("v", &["n1"]).await;
+    let response = d
+        .http
+        .post(format!("{}/v1/ack?token={}", d.url, token("u")))
+        .json(&json!({"ids": ["n1", "nope"]}))
+        .send()
+        .await
+        .expect("ack");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON"),
+        json!({"acknowledged": ["n1"], "unknown": ["nope"]})
+    );
+    let inbox = &d.inbox;
+    let left = async |r: &str| {
+        use dataplane::inbox::Inbox;
+        inbox.pending(r, None, 10, 0).await.expect("pending").len()
+    };
+    assert_eq!(
+        (left("u").await, left("v").await),
+        (1, 1),
+        "another recipient's n1 stays"
+    );
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn bad_acks_get_their_status_and_error() {
+    let d = TestDistributor::start().await;
+    let post = |body: String| {
+        d.http
+            .post(format!("{}/v1/ack", d.url))
+            .bearer_auth(token("u"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases = [
+        ("{\"ids\":", StatusCode::BAD_REQUEST, "invalid_body", None),
+        (
+            "{\"ids\":[]}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "empty_ids",
+            Some("ids"),
+        ),
+        (
+            "{\"ids\":[\"ok\",\"a b\"]}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_id",
+            Some("ids[1]"),
+        ),
+    ];
+    for (body, status, code, field) in cases {
+        let response = post(body.to_string()).await.expect("answer");
+        assert_eq!(response.status(), status, "{body}");
+        let error: Value = response.json().await.expect("a JSON error");
+        assert_eq!(error["error"]["code"], code, "{body}");
+        assert_eq!(error["error"]["field"].as_str(), field, "{body}");
+    }
+    let unauthenticated = d
+        .http
+        .post(format!("{}/v1/ack", d.url))
+        .json(&json!({"ids": ["x"]}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    d.db.drop_database().await;
+}

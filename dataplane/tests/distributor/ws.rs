@@ -1,0 +1,116 @@
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::{TestDistributor, token};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn connect(d: &TestDistributor, recipient: &str) -> Socket {
+    let url = format!(
+        "{}/v1/connect/ws?token={}",
+        d.url.replace("http://", "ws://"),
+        token(recipient)
+    );
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("the WebSocket handshake")
+        .0
+}
+
+async fn next_frame(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
+            .await
+            .expect("a frame within 5s")
+            .expect("the socket is open")
+            .expect("a frame");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("a JSON frame");
+        }
+    }
+}
+
+async fn notification_ids(socket: &mut Socket, count: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let frame = next_frame(socket).await;
+        assert_eq!(frame["type"], "notification", "{frame}");
+        ids.push(frame["id"].as_str().expect("an id").to_string());
+    }
+    ids
+}
+
+#[tokio::test]
+async fn the_inbox_arrives_in_order_and_an_ack_frame_removes_it() {
+    let d = TestDistributor::start().await;
+    d.fill_inbox("u", &["n1", "n2", "n3"]).await;
+
+    let mut socket = connect(&d, "u").await;
+    assert_eq!(notification_ids(&mut socket, 3).await, ["n1", "n2", "n3"]);
+    socket
+        .send(Message::text(
+            json!({"type": "ack", "ids": ["n1", "n3", "never-sent"]}).to_string(),
+        ))
+        .await
+        .expect("send the ack");
+    let acked = next_frame(&mut socket).await;
+    assert_eq!(acked, json!({"type": "acked", "ids": ["n1", "n3"]}));
+
+    socket
+        .send(Message::text("{\"type\":\"nonsense\"}"))
+        .await
+        .expect("send");
+    let error = next_frame(&mut socket).await;
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("error"), Some("bad_frame"))
+    );
+    socket.close(None).await.expect("close");
+
+    let mut again = connect(&d, "u").await;
+    assert_eq!(
+        notification_ids(&mut again, 1).await,
+        ["n2"],
+        "only the unacknowledged one comes again"
+    );
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_stopping_distributor_closes_its_connections_as_going_away() {
+    let d = TestDistributor::start().await;
+    let mut socket = connect(&d, "u").await;
+    crate::eventually("the connection is in presence", async || {
+        d.is_present("u").await
+    })
+    .await;
+    d.stop.cancel();
+    let close = tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a close within 5s");
+    match close {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected a close frame, saw {other:?}"),
+    }
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn a_handshake_without_a_valid_token_is_refused_with_401() {
+    let d = TestDistributor::start().await;
+    let url = format!(
+        "{}/v1/connect/ws?token=not-a-jwt",
+        d.url.replace("http://", "ws://")
+    );
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401)
+        }
+        other => panic!("expected an HTTP 401, got {other:?}"),
+    }
+    d.db.drop_database().await;
+}
