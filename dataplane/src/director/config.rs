@@ -75,7 +75,11 @@ impl DirectorArgs {
             .set("auto.offset.reset", "earliest")
             // While the inbox is away the director reads nothing, for as long
             // as the outage lasts: it must not be thrown out of the group.
-            .set("max.poll.interval.ms", "1800000");
+            .set("max.poll.interval.ms", "1800000")
+            // A director that dies (no chance to leave the group) holds its
+            // partitions until its session times out: keep that short.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "3000");
         for (key, value) in &self.kafka.kafka_property {
             config.set(key, value);
         }

@@ -1,0 +1,75 @@
+//! Each role killed with SIGKILL while notifications flow, then started
+//! again: every id that got a 202 arrives, in per-recipient order.
+
+use reqwest::StatusCode;
+
+use crate::Service;
+
+const RECIPIENTS: [&str; 3] = ["r0", "r1", "r2"];
+
+/// Publishes rounds of one notification per recipient, killing `victim`
+/// (by name) after the third round and starting it again after the sixth.
+/// Returns each recipient's accepted ids, in publish order.
+async fn publish_through_a_crash(service: &mut Service, victim: &str) -> Vec<Vec<String>> {
+    let mut accepted = vec![Vec::new(); RECIPIENTS.len()];
+    for round in 0..10 {
+        if round == 3 {
+            role(service, victim).kill();
+        }
+        if round == 6 {
+            role(service, victim).start().await;
+        }
+        let batch: Vec<(&str, String)> = RECIPIENTS
+            .iter()
+            .map(|r| (*r, format!("{r}-{round}")))
+            .collect();
+        // While the receiver is down the publish fails: nothing was accepted.
+        if let Ok(StatusCode::ACCEPTED) = service.publish(&batch).await {
+            for (i, (_, id)) in batch.into_iter().enumerate() {
+                accepted[i].push(id);
+            }
+        }
+    }
+    accepted
+}
+
+fn role<'a>(service: &'a mut Service, name: &str) -> &'a mut crate::Role {
+    match name {
+        "receiver" => &mut service.receiver,
+        "director" => &mut service.director,
+        _ => &mut service.distributor,
+    }
+}
+
+async fn every_accepted_id_arrives_in_order_after_killing(victim: &str) {
+    let mut service = Service::start().await;
+    let accepted = publish_through_a_crash(&mut service, victim).await;
+    for (recipient, ids) in RECIPIENTS.iter().zip(&accepted) {
+        assert!(
+            ids.len() >= 7,
+            "{victim}: most rounds were accepted: {ids:?}"
+        );
+        service.wait_for_inbox(recipient, ids.len()).await;
+        let received = service.receive_ws(recipient, ids.len()).await;
+        assert_eq!(
+            &received, ids,
+            "{victim} killed: {recipient} gets every accepted id, in order, once"
+        );
+    }
+    service.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn killing_the_receiver_loses_nothing_accepted() {
+    every_accepted_id_arrives_in_order_after_killing("receiver").await;
+}
+
+#[tokio::test]
+async fn killing_the_director_loses_nothing_accepted() {
+    every_accepted_id_arrives_in_order_after_killing("director").await;
+}
+
+#[tokio::test]
+async fn killing_the_distributor_loses_nothing_accepted() {
+    every_accepted_id_arrives_in_order_after_killing("distributor").await;
+}

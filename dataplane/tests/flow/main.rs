@@ -1,0 +1,253 @@
+//! The three roles as processes (`notifd receiver`, `director`,
+//! `distributor`) on the real Kafka, Postgres and Redis: a notification
+//! published over HTTP reaches its recipient's client, in order, and
+//! survives any role being killed.
+
+mod kill;
+mod offline;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use dataplane::auth::api_keys::ApiKeys;
+use dataplane::auth::jwt::{Claims, sign_with_secret};
+use dataplane::inbox::{Inbox, PostgresInbox};
+use dataplane::notification::now_ms;
+use reqwest::StatusCode;
+use sqlx::postgres::PgPoolOptions;
+use testenv::TestDatabase;
+
+const NOTIFD: &str = env!("CARGO_BIN_EXE_notifd");
+pub const API_KEY: &str = "flow-publisher-key";
+pub const JWT_SECRET: &str = "flow-jwt-secret";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One `notifd` process; killed when dropped.
+pub struct Role {
+    name: &'static str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    child: Option<Child>,
+    pub http: u16,
+    pub admin: u16,
+}
+
+impl Role {
+    fn new(name: &'static str, env: Vec<(&'static str, String)>) -> Role {
+        Role {
+            name,
+            args: vec![name.to_string()],
+            env,
+            child: None,
+            http: free_port(),
+            admin: free_port(),
+        }
+    }
+
+    /// Starts the process and waits until its /readyz says ready.
+    pub async fn start(&mut self) {
+        let mut command = Command::new(NOTIFD);
+        command
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("NOTIF_HTTP_ADDR", format!("127.0.0.1:{}", self.http))
+            .env("NOTIF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin))
+            .env("NOTIF_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        self.child = Some(command.spawn().expect("notifd starts"));
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = client
+                .get(format!("http://127.0.0.1:{}/readyz", self.admin))
+                .send()
+                .await;
+            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "notifd {} is ready within 30s",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// SIGKILL: a crash, nothing flushed or committed.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The whole message path on a topic, database and key prefix of its own.
+pub struct Service {
+    pub receiver: Role,
+    pub director: Role,
+    pub distributor: Role,
+    pub inbox: PostgresInbox,
+    pub db: TestDatabase,
+    pub http: reqwest::Client,
+}
+
+impl Service {
+    pub async fn start() -> Service {
+        let topic = testenv::kafka::create_topic("flow", 3).await;
+        let db = TestDatabase::create("flow").await;
+        let kafka = vec![
+            ("NOTIF_KAFKA_BOOTSTRAP_SERVERS", testenv::kafka_bootstrap()),
+            ("NOTIF_KAFKA_TOPIC", topic),
+        ];
+        let mut receiver = Role::new(
+            "receiver",
+            [
+                kafka.clone(),
+                vec![("NOTIF_API_KEY_HASHES", ApiKeys::hash(API_KEY))],
+            ]
+            .concat(),
+        );
+        let mut director = Role::new(
+            "director",
+            [
+                kafka,
+                vec![
+                    ("NOTIF_POSTGRES_URL", db.url.clone()),
+                    ("NOTIF_KAFKA_GROUP", testenv::unique_name("flow")),
+                ],
+            ]
+            .concat(),
+        );
+        let mut distributor = Role::new(
+            "distributor",
+            vec![
+                ("NOTIF_POSTGRES_URL", db.url.clone()),
+                ("NOTIF_REDIS_URL", testenv::redis_url()),
+                (
+                    "NOTIF_REDIS_KEY_PREFIX",
+                    format!("{}:", testenv::unique_name("flow")),
+                ),
+                ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
+            ],
+        );
+        // The director makes the inbox's schema, which the distributor reads.
+        director.start().await;
+        tokio::join!(receiver.start(), distributor.start());
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&db.url)
+            .await
+            .expect("a pool");
+        Service {
+            receiver,
+            director,
+            distributor,
+            inbox: PostgresInbox::new(pool),
+            db,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Publishes `(recipient, id)` pairs as one batch; returns the status.
+    pub async fn publish(&self, batch: &[(&str, String)]) -> reqwest::Result<StatusCode> {
+        let notifications: Vec<_> = batch
+            .iter()
+            .map(|(recipient, id)| serde_json::json!({"recipient": recipient, "id": id, "payload": {"id": id}}))
+            .collect();
+        let response = self
+            .http
+            .post(format!(
+                "http://127.0.0.1:{}/v1/notifications",
+                self.receiver.http
+            ))
+            .bearer_auth(API_KEY)
+            .json(&serde_json::json!({ "notifications": notifications }))
+            .send()
+            .await?;
+        Ok(response.status())
+    }
+
+    /// Waits until `recipient`'s inbox holds `count` notifications.
+    pub async fn wait_for_inbox(&self, recipient: &str, count: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let held = self
+                .inbox
+                .pending(recipient, None, 10_000, now_ms())
+                .await
+                .expect("the inbox")
+                .len();
+            if held >= count {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{recipient}'s inbox holds {held} of {count} after 60s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Everything `recipient` receives over a WebSocket until `count` came.
+    pub async fn receive_ws(&self, recipient: &str, count: usize) -> Vec<String> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let url = format!(
+            "ws://127.0.0.1:{}/v1/connect/ws?token={}",
+            self.distributor.http,
+            token(recipient)
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the WebSocket handshake");
+        let mut ids = Vec::new();
+        while ids.len() < count {
+            let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("{recipient} got {} of {count} within 10s", ids.len()))
+                .expect("open")
+                .expect("a frame");
+            if let Message::Text(text) = message {
+                let frame: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+                ids.push(frame["id"].as_str().expect("an id").to_string());
+            }
+        }
+        ids
+    }
+
+    pub async fn acknowledge(&self, recipient: &str, ids: &[String]) {
+        let response = self
+            .http
+            .post(format!("http://127.0.0.1:{}/v1/ack", self.distributor.http))
+            .bearer_auth(token(recipient))
+            .json(&serde_json::json!({ "ids": ids }))
+            .send()
+            .await
+            .expect("ack");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+}
+
+pub fn token(recipient: &str) -> String {
+    let claims = Claims {
+        sub: recipient.into(),
+        exp: now_ms() / 1000 + 600,
+        scope: String::new(),
+    };
+    sign_with_secret(&claims, JWT_SECRET.as_bytes()).expect("a token")
+}

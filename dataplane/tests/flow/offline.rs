@@ -1,0 +1,31 @@
+use reqwest::StatusCode;
+
+use crate::Service;
+
+#[tokio::test]
+async fn an_offline_recipients_notifications_arrive_on_connect_in_order_until_acknowledged() {
+    let service = Service::start().await;
+    let batch: Vec<(&str, String)> = (0..6)
+        .flat_map(|i| [("alice", format!("a{i}")), ("bob", format!("b{i}"))])
+        .collect();
+    assert_eq!(
+        service.publish(&batch).await.expect("publish"),
+        StatusCode::ACCEPTED
+    );
+    service.wait_for_inbox("alice", 6).await;
+    service.wait_for_inbox("bob", 6).await;
+
+    let received = service.receive_ws("alice", 6).await;
+    assert_eq!(received, ["a0", "a1", "a2", "a3", "a4", "a5"]);
+    service.acknowledge("alice", &received[..4]).await;
+    assert_eq!(
+        service.receive_ws("alice", 2).await,
+        ["a4", "a5"],
+        "the unacknowledged come again"
+    );
+    assert_eq!(
+        service.receive_ws("bob", 6).await,
+        ["b0", "b1", "b2", "b3", "b4", "b5"]
+    );
+    service.db.drop_database().await;
+}
