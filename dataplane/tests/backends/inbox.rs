@@ -3,16 +3,11 @@ use std::time::Duration;
 use dataplane::inbox::{Inbox, Positioned, PostgresInbox};
 use dataplane::notification::Notification;
 use serde_json::value::RawValue;
-use sqlx::postgres::PgPoolOptions;
 use testenv::TestDatabase;
 
 async fn inbox() -> (PostgresInbox, TestDatabase) {
     let db = TestDatabase::create("inbox").await;
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect(&db.url)
-        .await
-        .expect("a pool");
+    let pool = db.pool().await;
     let inbox = PostgresInbox::new(pool);
     inbox.migrate().await.expect("the migrations apply");
     (inbox, db)

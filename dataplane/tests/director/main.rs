@@ -16,7 +16,6 @@ use dataplane::notification::{Notification, now_ms};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::value::RawValue;
-use sqlx::postgres::PgPoolOptions;
 use testenv::TestDatabase;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -38,11 +37,7 @@ impl TestDirector {
     pub async fn start() -> TestDirector {
         let topic = testenv::kafka::create_topic("director", PARTITIONS).await;
         let db = TestDatabase::create("director").await;
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect(&db.url)
-            .await
-            .expect("a pool");
+        let pool = db.pool().await;
         let log = KafkaLog::new(&KafkaConfig {
             bootstrap_servers: testenv::kafka_bootstrap(),
             topic: topic.clone(),
@@ -118,20 +113,14 @@ impl TestDirector {
         pending.into_iter().map(|p| p.notification.id).collect()
     }
 
-    /// Waits until `recipient`'s inbox holds `count` notifications.
+    /// Waits until `recipient`'s inbox holds `count` notifications; returns their ids.
     pub async fn wait_for_inbox(&self, recipient: &str, count: usize) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let ids = self.inbox_ids(recipient).await;
-            if ids.len() >= count {
-                return ids;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{recipient}'s inbox has {ids:?} after 30s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("{recipient}'s inbox holds {count}");
+        testenv::wait_until(&what, Duration::from_secs(30), async || {
+            self.inbox_ids(recipient).await.len() >= count
+        })
+        .await;
+        self.inbox_ids(recipient).await
     }
 
     /// The group's committed offset and the end of each partition.
@@ -168,18 +157,17 @@ impl TestDirector {
 
     /// Waits until every partition is committed to its end.
     pub async fn wait_until_committed(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let offsets = self.committed_and_end().await;
-            if offsets.iter().all(|(committed, end)| committed == end) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "committed and end after 30s: {offsets:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        testenv::wait_until(
+            "every partition is committed to its end",
+            Duration::from_secs(30),
+            async || {
+                self.committed_and_end()
+                    .await
+                    .iter()
+                    .all(|(committed, end)| committed == end)
+            },
+        )
+        .await;
     }
 }
 

@@ -15,7 +15,6 @@ use dataplane::metrics::DistributorMetrics;
 use dataplane::notification::{Notification, now_ms};
 use dataplane::presence::{Presence, RedisPresence};
 use serde_json::value::RawValue;
-use sqlx::postgres::PgPoolOptions;
 use testenv::TestDatabase;
 use tokio_util::sync::CancellationToken;
 
@@ -34,11 +33,7 @@ pub struct TestDistributor {
 impl TestDistributor {
     pub async fn start() -> TestDistributor {
         let db = TestDatabase::create("distributor").await;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&db.url)
-            .await
-            .expect("a pool");
+        let pool = db.pool().await;
         let inbox = PostgresInbox::new(pool);
         inbox.migrate().await.expect("migrations");
         let prefix = format!("{}:", testenv::unique_name("distributor"));
@@ -119,13 +114,4 @@ pub fn token(recipient: &str) -> String {
         scope: String::new(),
     };
     sign_with_secret(&claims, SECRET).expect("a token")
-}
-
-/// Retries `check` for up to 5 s.
-pub async fn eventually(what: &str, check: impl AsyncFn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "{what}, within 5s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

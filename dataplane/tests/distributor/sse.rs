@@ -4,7 +4,7 @@ use dataplane::distributor::Envelope;
 use futures::StreamExt;
 use reqwest::StatusCode;
 
-use crate::{TestDistributor, eventually, notification, token};
+use crate::{TestDistributor, notification, token};
 
 /// An SSE connection read event by event.
 struct SseClient {
@@ -101,9 +101,11 @@ async fn the_inbox_arrives_in_order_and_what_is_not_acknowledged_comes_again() {
         .expect("ack");
     assert_eq!(ack.status(), StatusCode::OK);
     drop(client);
-    eventually("the closed connection leaves presence", async || {
-        !d.is_present("u").await
-    })
+    testenv::wait_until(
+        "the closed connection leaves presence",
+        Duration::from_secs(5),
+        async || !d.is_present("u").await,
+    )
     .await;
 
     let mut again = SseClient::connect(&d, "u", None).await;

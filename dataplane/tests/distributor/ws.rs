@@ -84,9 +84,11 @@ async fn the_inbox_arrives_in_order_and_an_ack_frame_removes_it() {
 async fn a_stopping_distributor_closes_its_connections_as_going_away() {
     let d = TestDistributor::start().await;
     let mut socket = connect(&d, "u").await;
-    crate::eventually("the connection is in presence", async || {
-        d.is_present("u").await
-    })
+    testenv::wait_until(
+        "the connection is in presence",
+        Duration::from_secs(5),
+        async || d.is_present("u").await,
+    )
     .await;
     d.stop.cancel();
     let close = tokio::time::timeout(Duration::from_secs(5), socket.next())

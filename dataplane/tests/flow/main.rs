@@ -14,7 +14,6 @@ use dataplane::auth::jwt::{Claims, sign_with_secret};
 use dataplane::inbox::{Inbox, PostgresInbox};
 use dataplane::notification::now_ms;
 use reqwest::StatusCode;
-use sqlx::postgres::PgPoolOptions;
 use testenv::TestDatabase;
 
 const NOTIFD: &str = env!("CARGO_BIN_EXE_notifd");
@@ -62,23 +61,22 @@ impl Role {
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
         self.child = Some(command.spawn().expect("notifd starts"));
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let ready = client
-                .get(format!("http://127.0.0.1:{}/readyz", self.admin))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "notifd {} is ready within 30s",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let (client, readyz) = (
+            reqwest::Client::new(),
+            format!("http://127.0.0.1:{}/readyz", self.admin),
+        );
+        testenv::wait_until(
+            &format!("notifd {} is ready", self.name),
+            Duration::from_secs(30),
+            async || {
+                client
+                    .get(&readyz)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == StatusCode::OK)
+            },
+        )
+        .await;
     }
 
     /// SIGKILL: a crash, nothing flushed or committed.
@@ -148,11 +146,7 @@ impl Service {
         // The director makes the inbox's schema, which the distributor reads.
         director.start().await;
         tokio::join!(receiver.start(), distributor.start());
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect(&db.url)
-            .await
-            .expect("a pool");
+        let pool = db.pool().await;
         Service {
             receiver,
             director,
@@ -184,23 +178,19 @@ impl Service {
 
     /// Waits until `recipient`'s inbox holds `count` notifications.
     pub async fn wait_for_inbox(&self, recipient: &str, count: usize) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let held = self
-                .inbox
-                .pending(recipient, None, 10_000, now_ms())
-                .await
-                .expect("the inbox")
-                .len();
-            if held >= count {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{recipient}'s inbox holds {held} of {count} after 60s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        testenv::wait_until(
+            &format!("{recipient}'s inbox holds {count}"),
+            Duration::from_secs(60),
+            async || {
+                let held = self
+                    .inbox
+                    .pending(recipient, None, 10_000, now_ms())
+                    .await
+                    .expect("the inbox");
+                held.len() >= count
+            },
+        )
+        .await;
     }
 
     /// Everything `recipient` receives over a WebSocket until `count` came.

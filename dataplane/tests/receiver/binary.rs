@@ -98,18 +98,15 @@ async fn the_receiver_serves_publishes_reports_and_drains_on_sigterm() {
 
     let client = reqwest::Client::new();
     let admin_url = format!("http://127.0.0.1:{admin}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = client.get(format!("{admin_url}/readyz")).send().await;
-        if ready.is_ok_and(|r| r.status() == StatusCode::OK) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the receiver is ready within 30s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testenv::wait_until(
+        "the receiver is ready",
+        Duration::from_secs(30),
+        async || {
+            let ready = client.get(format!("{admin_url}/readyz")).send().await;
+            ready.is_ok_and(|r| r.status() == StatusCode::OK)
+        },
+    )
+    .await;
     let health = client
         .get(format!("{admin_url}/healthz"))
         .send()

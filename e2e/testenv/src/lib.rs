@@ -21,6 +21,21 @@ pub mod servers;
 
 pub use servers::{TestDatabase, kafka_bootstrap, kube_client, postgres_url, redis_url};
 
+use std::time::Duration;
+
+/// Waits until `check` passes, trying every 100 ms for up to `limit`; fails
+/// the test, naming `what`, when it never does.
+pub async fn wait_until(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A name no other test (nor an earlier run) uses: `prefix` and 8 random hex
 /// digits, in the characters that Kafka topics, Postgres identifiers, Redis
 /// keys and Kubernetes names all accept.

@@ -73,6 +73,15 @@ impl TestDatabase {
         TestDatabase { name, url }
     }
 
+    /// A small pool of connections to it.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the test database {}: {e}", self.name))
+    }
+
     /// Removes the database, closing whatever connections still use it.
     pub async fn drop_database(self) {
         let mut admin = admin_connection().await;
