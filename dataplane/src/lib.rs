@@ -14,8 +14,9 @@
 //! - [`auth`]: publisher API keys and JWTs.
 //! - [`api_error`]: the error answers of the public API.
 //! - [`admin`], [`metrics`]: the admin port and what it reports.
-//! - [`distributor`]: clients' WebSocket and SSE connections, their inbox
-//!   and their acknowledgements.
+//! - [`distributor`]: clients' WebSocket and SSE connections, their inbox,
+//!   live delivery and acknowledgements.
+//! - [`forward`]: the stream from directors to distributors.
 //! - [`config`], [`retry`], [`serve`], [`shutdown`]: flags' errors, retrying
 //!   with backoff, serving the ports, and the signal to drain.
 
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod director;
 pub mod distributor;
+pub mod forward;
 pub mod inbox;
 pub mod log;
 pub mod metrics;

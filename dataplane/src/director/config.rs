@@ -8,12 +8,13 @@ use prometheus_client::registry::Registry;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use sqlx::postgres::PgPoolOptions;
 
-use super::{Consume, Router};
+use super::{Consume, Forwarder, Router};
 use crate::admin::{self, AdminArgs, Readiness};
 use crate::config::ConfigError;
 use crate::inbox::{Inbox, PostgresInbox};
 use crate::log::KafkaArgs;
 use crate::metrics::DirectorMetrics;
+use crate::presence::{Presence, RedisPresence};
 use crate::retry::{self, Backoff};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -24,6 +25,21 @@ pub struct DirectorArgs {
     /// PostgreSQL URL of the inbox database.
     #[arg(long, env = "NOTIF_POSTGRES_URL", hide_env_values = true)]
     pub postgres_url: String,
+    /// Redis URL of presence.
+    #[arg(long, env = "NOTIF_REDIS_URL", hide_env_values = true)]
+    pub redis_url: String,
+    /// Prefix of every Redis key, so that services can share a Redis.
+    #[arg(long, env = "NOTIF_REDIS_KEY_PREFIX", default_value = "notif:")]
+    pub redis_key_prefix: String,
+    /// Live delivery attempts before a notification goes to the inbox.
+    #[arg(long, env = "NOTIF_DELIVERY_ATTEMPTS", default_value_t = 3)]
+    pub delivery_attempts: u32,
+    /// Milliseconds before the first retry of a live delivery; doubling after.
+    #[arg(long, env = "NOTIF_RETRY_BACKOFF_MS", default_value_t = 200)]
+    pub retry_backoff_ms: u64,
+    /// Seconds the distributors wait for a client's acknowledgement (as they are configured).
+    #[arg(long, env = "NOTIF_ACK_TIMEOUT_SECS", default_value_t = 10)]
+    pub ack_timeout_secs: u64,
     /// The most notifications held at once; reading stops there while routing stalls.
     #[arg(long, env = "NOTIF_MAX_HELD", default_value_t = 10_000)]
     pub max_held: usize,
@@ -110,6 +126,14 @@ impl DirectorArgs {
         // The schema first: until PostgreSQL answers, nothing can be stored.
         retry::until_ok("inbox migrations", Backoff::DEFAULT, || inbox.migrate()).await;
         let inbox: Arc<dyn Inbox> = Arc::new(inbox);
+        if self.delivery_attempts == 0 {
+            return Err(ConfigError::new("--delivery-attempts", "must be at least 1").into());
+        }
+        let presence: Arc<dyn Presence> = Arc::new(
+            RedisPresence::connect(&self.redis_url, &self.redis_key_prefix)
+                .await
+                .map_err(|e| ConfigError::new("--redis-url", e.to_string()))?,
+        );
 
         let consumer = Arc::new(self.consumer()?);
         let mut registry = Registry::default();
@@ -142,7 +166,16 @@ impl DirectorArgs {
             topic: self.kafka.kafka_topic.clone(),
             router: Arc::new(Router {
                 inbox,
-                backoff: Backoff::DEFAULT,
+                presence: presence.clone(),
+                // The distributor's own timeout decides; this one only
+                // catches a distributor that went silent.
+                forwarder: Forwarder::new(presence, Duration::from_secs(self.ack_timeout_secs + 5)),
+                attempts: self.delivery_attempts,
+                retry_backoff: Backoff {
+                    first: Duration::from_millis(self.retry_backoff_ms),
+                    max: Duration::from_secs(30),
+                },
+                outage_backoff: Backoff::DEFAULT,
             }),
             metrics,
             max_held: self.max_held.max(1),

@@ -1,19 +1,24 @@
-//! What the director does with one notification.
-//!
-//! Forwarding to connected clients (the presence lookup and the stream to the
-//! distributors) is not built yet: for now every notification that has not
-//! expired is stored in its recipient's inbox, which is where a connecting
-//! client reads it from.
+//! What the director does with one notification: deliver it live to the
+//! distributors that hold its recipient's connections, retrying with backoff
+//! up to the configured attempts; otherwise store it in the inbox.
 
 use std::sync::Arc;
 
+use futures::future::join_all;
+
+use super::forwarder::Forwarder;
+use crate::distributor::Envelope;
+use crate::forward;
 use crate::inbox::{Inbox, Positioned};
 use crate::notification::now_ms;
+use crate::presence::Presence;
 use crate::retry::{self, Backoff};
 
 /// How a notification was done with; the director may commit past it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
+    /// A client of its recipient acknowledged it.
+    Delivered,
     /// In its recipient's inbox.
     Stored,
     /// Past its ttl: dropped, never delivered.
@@ -23,6 +28,7 @@ pub enum Outcome {
 impl Outcome {
     pub fn label(self) -> &'static str {
         match self {
+            Outcome::Delivered => "delivered",
             Outcome::Stored => "stored",
             Outcome::Expired => "expired",
         }
@@ -31,24 +37,79 @@ impl Outcome {
 
 pub struct Router {
     pub inbox: Arc<dyn Inbox>,
-    pub backoff: Backoff,
+    pub presence: Arc<dyn Presence>,
+    pub forwarder: Forwarder,
+    /// Live delivery attempts before a notification goes to the inbox.
+    pub attempts: u32,
+    /// Between live attempts.
+    pub retry_backoff: Backoff,
+    /// While the inbox or presence is unreachable.
+    pub outage_backoff: Backoff,
 }
 
 impl Router {
     /// Routes one notification to the end: this returns only once it is done,
-    /// retrying while the inbox is unreachable.
+    /// retrying while the inbox or presence is unreachable.
     pub async fn route(&self, item: &Positioned) -> Outcome {
-        if item
-            .notification
-            .expires_at_ms
-            .is_some_and(|expiry| expiry <= now_ms())
-        {
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                tokio::time::sleep(self.retry_backoff.delay(attempt)).await;
+            }
+            if is_expired(item) {
+                return Outcome::Expired;
+            }
+            let outcomes = self.forward(item).await;
+            if outcomes.contains(&forward::Outcome::Delivered) {
+                return Outcome::Delivered;
+            }
+            if outcomes
+                .iter()
+                .all(|o| *o == forward::Outcome::NotConnected)
+            {
+                break; // Offline (or presence was stale): no point retrying.
+            }
+        }
+        if is_expired(item) {
             return Outcome::Expired;
         }
-        retry::until_ok("inbox store", self.backoff, || {
+        retry::until_ok("inbox store", self.outage_backoff, || {
             self.inbox.store(std::slice::from_ref(item))
         })
         .await;
+        // The connect/store race: a client that connected after the lookup
+        // above may have read its inbox before this store. Connections join
+        // live delivery before they read the inbox, so forwarding once more
+        // reaches any such client; the stored copy is removed by its ack.
+        if self
+            .forward(item)
+            .await
+            .contains(&forward::Outcome::Delivered)
+        {
+            return Outcome::Delivered;
+        }
         Outcome::Stored
     }
+
+    /// Forwards to every distributor holding a connection of the recipient;
+    /// empty when there is none.
+    async fn forward(&self, item: &Positioned) -> Vec<forward::Outcome> {
+        let recipient = item.notification.recipient.as_str();
+        let distributors = retry::until_ok("presence lookup", self.outage_backoff, || {
+            self.presence.lookup(recipient)
+        })
+        .await;
+        let envelope = Envelope::from(item);
+        join_all(
+            distributors
+                .iter()
+                .map(|d| self.forwarder.forward(d, recipient, envelope.clone())),
+        )
+        .await
+    }
+}
+
+fn is_expired(item: &Positioned) -> bool {
+    item.notification
+        .expires_at_ms
+        .is_some_and(|expiry| expiry <= now_ms())
 }

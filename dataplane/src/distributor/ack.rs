@@ -23,9 +23,10 @@ pub struct AckRequest {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct AckResponse {
-    /// The ids that were in the inbox and now are not.
+    /// The ids that were held for the recipient (in its inbox, or waiting
+    /// for a live acknowledgement) and now are not.
     pub acknowledged: Vec<String>,
-    /// The ids that were not in the inbox: acknowledged already (by another
+    /// The ids that were not held: acknowledged already (by another
     /// connection of the recipient, say), or never sent to it.
     pub unknown: Vec<String>,
 }

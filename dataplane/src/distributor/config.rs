@@ -21,6 +21,19 @@ pub struct DistributorArgs {
     /// Address of the client endpoints (WebSocket, SSE, acknowledgements).
     #[arg(long, env = "NOTIF_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    /// Address of the internal port where directors forward notifications.
+    #[arg(long, env = "NOTIF_FORWARD_ADDR", default_value = "0.0.0.0:8082")]
+    pub forward_addr: SocketAddr,
+    /// The address directors reach the forward port at (the pod's IP and the
+    /// port, in Kubernetes); defaults to --forward-addr.
+    #[arg(long, env = "NOTIF_FORWARD_ADVERTISE_ADDR")]
+    pub forward_advertise_addr: Option<String>,
+    /// Seconds a live notification waits for a client's acknowledgement.
+    #[arg(long, env = "NOTIF_ACK_TIMEOUT_SECS", default_value_t = 10)]
+    pub ack_timeout_secs: u64,
+    /// The most live notifications queued for one connection; a slower client is disconnected.
+    #[arg(long, env = "NOTIF_CONNECTION_QUEUE", default_value_t = 256)]
+    pub connection_queue: usize,
     /// PostgreSQL URL of the inbox database.
     #[arg(long, env = "NOTIF_POSTGRES_URL", hide_env_values = true)]
     pub postgres_url: String,
@@ -95,9 +108,21 @@ impl DistributorArgs {
             presence_ttl: Duration::from_secs(self.presence_ttl_secs),
             page_size: 100,
             metrics: DistributorMetrics::default().register(&mut registry),
+            live: Default::default(),
+            connection_queue: self.connection_queue.max(1),
+            ack_timeout: Duration::from_secs(self.ack_timeout_secs),
             stop: stop.clone(),
         });
         let public = crate::serve::bind("--http-addr", self.http_addr).await?;
+        let forward = crate::serve::bind("--forward-addr", self.forward_addr).await?;
+        let advertised = match &self.forward_advertise_addr {
+            Some(address) => address.clone(),
+            None => forward.local_addr()?.to_string(),
+        };
+        tokio::spawn(announce(distributor.clone(), advertised));
+        let forward_server = axum::serve(forward, super::forward_in::router(distributor.clone()))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        tokio::spawn(forward_server.into_future());
         let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
         tracing::info!(id = %distributor.id, http = %self.http_addr, admin = %self.admin.admin_addr, "distributor serving");
         let admin_router =
@@ -110,5 +135,22 @@ impl DistributorArgs {
         .await?;
         tracing::info!("distributor stopped");
         Ok(())
+    }
+}
+
+/// Announces where directors reach this distributor, until it stops; the
+/// entry expires soon after, so directors stop trying a dead distributor.
+async fn announce(distributor: Arc<Distributor>, address: String) {
+    let ttl = distributor.presence_ttl;
+    let mut beat = tokio::time::interval(ttl / 3);
+    loop {
+        tokio::select! {
+            _ = beat.tick() => {
+                if let Err(e) = distributor.presence.announce_distributor(&distributor.id, &address, ttl).await {
+                    tracing::warn!(error = %e, "cannot announce this distributor in presence");
+                }
+            }
+            () = distributor.stop.cancelled() => return,
+        }
     }
 }

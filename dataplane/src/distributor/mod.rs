@@ -2,13 +2,16 @@
 //! (WebSocket and SSE), registers them in presence, sends each client its
 //! inbox in position order and takes its acknowledgements.
 //!
-//! Live delivery (notifications forwarded by the director to a connected
-//! client) and long-polling are not built yet: a client receives what its
-//! inbox holds when it connects.
+//! Live delivery: directors forward notifications over a stream to the
+//! distributors that hold their recipients' connections (`forward_in`); the
+//! distributor hands each to the recipient's connections and reports whether
+//! a client acknowledged it in time. Long-polling is not built yet.
 
 mod ack;
 mod config;
 mod envelope;
+pub mod forward_in;
+pub mod live;
 mod session;
 mod sse;
 mod token;
@@ -42,6 +45,13 @@ pub struct Distributor {
     /// Notifications read from the inbox at a time.
     pub page_size: u32,
     pub metrics: DistributorMetrics,
+    /// The connections held here, for live delivery.
+    pub live: Arc<live::Live>,
+    /// The most live notifications queued for one connection; a client that
+    /// falls further behind is disconnected.
+    pub connection_queue: usize,
+    /// How long a live notification waits for a client's acknowledgement.
+    pub ack_timeout: Duration,
     /// Cancelled when the distributor stops: every connection closes, so
     /// that its client reconnects to another distributor.
     pub stop: CancellationToken,

@@ -1,17 +1,40 @@
 //! One client connection, from connect to close: registered in presence
-//! (refreshed by a heartbeat) while it lives, and reading its recipient's
-//! inbox in position order.
+//! (refreshed by a heartbeat) and with this distributor's live delivery
+//! while it lives; it feeds the client its inbox in position order, then the
+//! notifications forwarded live.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use super::Distributor;
+use super::live::Subscription;
+use super::{Distributor, Envelope};
 use crate::api_error::ApiError;
-use crate::inbox::{InboxError, Positioned};
+use crate::inbox::InboxError;
 use crate::metrics::TransportLabels;
 use crate::notification::{new_id, now_ms};
 use crate::presence::Connection;
+
+/// Why a connection's feed ended.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error("the inbox is unreachable: {0}")]
+    Inbox(#[from] InboxError),
+    /// The client did not keep up: its queue filled.
+    #[error("the connection's queue is full: the client is too slow")]
+    SlowClient,
+}
+
+impl FeedError {
+    /// The code clients see.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FeedError::Inbox(_) => "unavailable",
+            FeedError::SlowClient => "slow_client",
+        }
+    }
+}
 
 pub struct Session {
     pub recipient: String,
@@ -19,15 +42,25 @@ pub struct Session {
     transport: &'static str,
     distributor: Arc<Distributor>,
     heartbeat: JoinHandle<()>,
+    live: Subscription,
+    /// The position of the last notification fed to the client.
+    after: Option<u64>,
+    /// Read from the inbox, not yet fed.
+    page: VecDeque<Envelope>,
+    /// Still reading the inbox; live notifications wait until it is done.
+    replaying: bool,
 }
 
 impl Session {
-    /// Registers a new connection of `recipient`. Fails with 503 while
-    /// presence is unreachable: a connection the director cannot find would
-    /// wait for its notifications in vain.
+    /// Registers a new connection of `recipient`, to be fed after position
+    /// `after`. It joins live delivery first and presence second, and reads
+    /// its inbox only after both: a notification stored while it connects is
+    /// then either found in the inbox or forwarded live (see the director's
+    /// route), never stranded. Fails with 503 while presence is unreachable.
     pub async fn open(
         distributor: Arc<Distributor>,
         recipient: String,
+        after: Option<u64>,
         transport: &'static str,
     ) -> Result<Session, ApiError> {
         let connection = Connection {
@@ -35,6 +68,10 @@ impl Session {
             distributor: distributor.id.clone(),
             id: new_id(),
         };
+        let live =
+            distributor
+                .live
+                .subscribe(&recipient, &connection.id, distributor.connection_queue);
         let ttl = distributor.presence_ttl;
         distributor
             .presence
@@ -71,35 +108,83 @@ impl Session {
             transport,
             distributor,
             heartbeat,
+            live,
+            after,
+            page: VecDeque::new(),
+            replaying: true,
         })
     }
 
-    /// The next page of the inbox after position `after`.
-    pub async fn inbox_after(&self, after: Option<u64>) -> Result<Vec<Positioned>, InboxError> {
-        let page = self
-            .distributor
-            .inbox
-            .pending(&self.recipient, after, self.distributor.page_size, now_ms())
-            .await?;
-        self.distributor
-            .metrics
-            .inbox_reads
-            .inc_by(page.len() as u64);
-        Ok(page)
+    /// The next notification for the client: the inbox first, in position
+    /// order, then live ones it has not had from the inbox already. Waits for
+    /// a live one; cancel-safe.
+    pub async fn next(&mut self) -> Result<Envelope, FeedError> {
+        loop {
+            if let Some(envelope) = self.page.pop_front() {
+                self.after = Some(envelope.position);
+                return Ok(envelope);
+            }
+            if self.replaying {
+                let page = self
+                    .distributor
+                    .inbox
+                    .pending(
+                        &self.recipient,
+                        self.after,
+                        self.distributor.page_size,
+                        now_ms(),
+                    )
+                    .await?;
+                self.distributor
+                    .metrics
+                    .inbox_reads
+                    .inc_by(page.len() as u64);
+                self.replaying = !page.is_empty();
+                self.page.extend(page.iter().map(Envelope::from));
+                continue;
+            }
+            let envelope = self
+                .live
+                .receiver
+                .recv()
+                .await
+                .ok_or(FeedError::SlowClient)?;
+            if self.after.is_some_and(|after| envelope.position <= after) {
+                // Already fed from the inbox (or fed live before, and now
+                // forwarded again): its acknowledgement is what counts.
+                continue;
+            }
+            self.after = Some(envelope.position);
+            return Ok(envelope);
+        }
+    }
+
+    /// The client acknowledged `ids`: they leave the inbox, and live
+    /// deliveries waiting for them are done. Returns the ids that were held.
+    pub async fn acknowledge(&self, ids: &[String]) -> Result<Vec<String>, InboxError> {
+        acknowledge(&self.distributor, &self.recipient, ids).await
     }
 
     /// Cancelled when the distributor stops.
     pub fn stop(&self) -> tokio_util::sync::CancellationToken {
         self.distributor.stop.clone()
     }
+}
 
-    /// Removes acknowledged notifications from the inbox; returns those removed.
-    pub async fn acknowledge(&self, ids: &[String]) -> Result<Vec<String>, InboxError> {
-        self.distributor
-            .inbox
-            .acknowledge(&self.recipient, ids)
-            .await
-    }
+/// Acknowledges `ids` for `recipient`, in the inbox and in live delivery;
+/// returns the ids that were held in either.
+pub async fn acknowledge(
+    distributor: &Distributor,
+    recipient: &str,
+    ids: &[String],
+) -> Result<Vec<String>, InboxError> {
+    let live = distributor.live.acknowledge(recipient, ids);
+    let stored = distributor.inbox.acknowledge(recipient, ids).await?;
+    Ok(ids
+        .iter()
+        .filter(|id| live.contains(id) || stored.contains(id))
+        .cloned()
+        .collect())
 }
 
 impl Drop for Session {

@@ -37,37 +37,28 @@ pub async fn connect(
         .and_then(|v| v.trim().parse::<u64>().ok())
         .or(query.after);
     let stop = distributor.stop.clone();
-    let session = Session::open(distributor, recipient, "sse").await?;
+    let session = Session::open(distributor, recipient, after, "sse").await?;
 
-    // The inbox, page by page; then the stream stays open (with keep-alive
-    // comments) until the client leaves, which drops the session, or the
-    // distributor stops, which ends the stream.
-    let pages = stream::unfold(Some((session, after)), move |state| {
+    // The inbox, then live notifications, until the client leaves (which
+    // drops the stream and the session) or the distributor stops.
+    let events = stream::unfold(Some(session), move |state| {
         let stop = stop.clone();
         async move {
-            let (session, after) = state?;
-            match session.inbox_after(after).await {
-                Ok(page) if page.is_empty() => {
-                    stop.cancelled().await;
-                    drop(session);
-                    None
-                }
-                Ok(page) => {
-                    let next = page.last().map(|p| p.position);
-                    let events: Vec<Event> =
-                        page.iter().map(|p| event(&Envelope::from(p))).collect();
-                    Some((events, Some((session, next))))
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the inbox; closing the SSE stream");
-                    let close = Event::default().event("error").data(r#"{"code":"unavailable","message":"the inbox is unreachable; reconnect later"}"#);
-                    Some((vec![close], None))
-                }
+            let mut session = state?;
+            tokio::select! {
+                fed = session.next() => match fed {
+                    Ok(envelope) => Some((event(&envelope), Some(session))),
+                    Err(e) => {
+                        tracing::info!(error = %e, "closing an SSE stream");
+                        let data = serde_json::json!({"code": e.code(), "message": e.to_string()}).to_string();
+                        Some((Event::default().event("error").data(data), None))
+                    }
+                },
+                () = stop.cancelled() => None,
             }
         }
     });
-    let events = pages.flat_map(|events| stream::iter(events.into_iter().map(Ok)));
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(events.map(Ok)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
 fn event(envelope: &Envelope) -> Event {

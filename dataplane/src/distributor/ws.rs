@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
-use super::session::Session;
+use super::session::{FeedError, Session};
 use super::sse::ConnectQuery;
 use super::{Distributor, Envelope, token};
 use crate::api_error::ApiError;
@@ -48,71 +48,59 @@ pub async fn connect(
             format!("this endpoint speaks WebSocket: {rejection}"),
         )
     })?;
-    let session = Session::open(distributor, recipient, "ws").await?;
-    Ok(upgrade.on_upgrade(move |socket| serve(socket, session, query.after)))
+    let session = Session::open(distributor, recipient, query.after, "ws").await?;
+    Ok(upgrade.on_upgrade(move |socket| serve(socket, session)))
 }
 
-async fn serve(mut socket: WebSocket, session: Session, mut after: Option<u64>) {
-    loop {
-        let page = match session.inbox_after(after).await {
-            Ok(page) => page,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the inbox; closing the WebSocket");
-                let _ = send(
-                    &mut socket,
-                    &error("unavailable", "the inbox is unreachable; reconnect later"),
-                )
-                .await;
-                return;
-            }
-        };
-        let Some(last) = page.last() else { break };
-        after = Some(last.position);
-        for positioned in &page {
-            if send(
-                &mut socket,
-                &ServerFrame::Notification(Envelope::from(positioned)),
-            )
-            .await
-            .is_err()
-            {
-                return;
-            }
-        }
-    }
+/// Close code for a client that did not keep up with its notifications.
+pub const CLOSE_SLOW_CLIENT: u16 = 4001;
 
+async fn serve(mut socket: WebSocket, mut session: Session) {
     let stop = session.stop();
     loop {
-        let message = tokio::select! {
-            message = socket.recv() => match message {
-                Some(Ok(message)) => message,
-                _ => break,
+        tokio::select! {
+            fed = session.next() => match fed {
+                Ok(envelope) => {
+                    if send(&mut socket, &ServerFrame::Notification(envelope)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "closing a WebSocket");
+                    let _ = send(&mut socket, &error(e.code(), &e.to_string())).await;
+                    let code = match e {
+                        FeedError::SlowClient => CLOSE_SLOW_CLIENT,
+                        FeedError::Inbox(_) => close_code::AGAIN,
+                    };
+                    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(e.code()) }))).await;
+                    return;
+                }
             },
+            message = socket.recv() => {
+                let Some(Ok(message)) = message else { return };
+                let reply = match message {
+                    Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
+                        Ok(ClientFrame::Ack { ids }) => match session.acknowledge(&ids).await {
+                            Ok(ids) => ServerFrame::Acked { ids },
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot acknowledge");
+                                error("unavailable", "the inbox is unreachable; acknowledge again later")
+                            }
+                        },
+                        Err(e) => error("bad_frame", &format!("not a client frame: {e}")),
+                    },
+                    Message::Close(_) => return,
+                    _ => continue,
+                };
+                if send(&mut socket, &reply).await.is_err() {
+                    return;
+                }
+            }
             () = stop.cancelled() => {
                 let close = CloseFrame { code: close_code::AWAY, reason: Utf8Bytes::from_static("the distributor is stopping; reconnect") };
                 let _ = socket.send(Message::Close(Some(close))).await;
-                break;
+                return;
             }
-        };
-        let reply = match message {
-            Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
-                Ok(ClientFrame::Ack { ids }) => match session.acknowledge(&ids).await {
-                    Ok(ids) => ServerFrame::Acked { ids },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot acknowledge");
-                        error(
-                            "unavailable",
-                            "the inbox is unreachable; acknowledge again later",
-                        )
-                    }
-                },
-                Err(e) => error("bad_frame", &format!("not a client frame: {e}")),
-            },
-            Message::Close(_) => break,
-            _ => continue,
-        };
-        if send(&mut socket, &reply).await.is_err() {
-            break;
         }
     }
 }

@@ -63,6 +63,11 @@ impl TestDirector {
         let args = DirectorArgs {
             kafka_group: self.group.clone(),
             postgres_url: self.db.url.clone(),
+            redis_url: testenv::redis_url(),
+            redis_key_prefix: format!("{}:", self.group),
+            delivery_attempts: 2,
+            retry_backoff_ms: 50,
+            ack_timeout_secs: 2,
             max_held: 100,
             drain_timeout_secs: 5,
             kafka: KafkaArgs {

@@ -50,6 +50,9 @@ impl TestDistributor {
             presence_ttl: Duration::from_secs(30),
             page_size: 2,
             metrics: DistributorMetrics::default(),
+            live: Default::default(),
+            connection_queue: 16,
+            ack_timeout: Duration::from_secs(2),
             stop: stop.clone(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

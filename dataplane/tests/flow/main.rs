@@ -4,6 +4,7 @@
 //! survives any role being killed.
 
 mod kill;
+mod live;
 mod offline;
 
 use std::process::{Child, Command, Stdio};
@@ -112,6 +113,15 @@ impl Service {
             ("NOTIF_KAFKA_BOOTSTRAP_SERVERS", testenv::kafka_bootstrap()),
             ("NOTIF_KAFKA_TOPIC", topic),
         ];
+        let shared = vec![
+            ("NOTIF_POSTGRES_URL", db.url.clone()),
+            ("NOTIF_REDIS_URL", testenv::redis_url()),
+            (
+                "NOTIF_REDIS_KEY_PREFIX",
+                format!("{}:", testenv::unique_name("flow")),
+            ),
+            ("NOTIF_ACK_TIMEOUT_SECS", "2".to_string()),
+        ];
         let mut receiver = Role::new(
             "receiver",
             [
@@ -120,29 +130,16 @@ impl Service {
             ]
             .concat(),
         );
-        let mut director = Role::new(
-            "director",
-            [
-                kafka,
-                vec![
-                    ("NOTIF_POSTGRES_URL", db.url.clone()),
-                    ("NOTIF_KAFKA_GROUP", testenv::unique_name("flow")),
-                ],
-            ]
-            .concat(),
-        );
-        let mut distributor = Role::new(
-            "distributor",
-            vec![
-                ("NOTIF_POSTGRES_URL", db.url.clone()),
-                ("NOTIF_REDIS_URL", testenv::redis_url()),
-                (
-                    "NOTIF_REDIS_KEY_PREFIX",
-                    format!("{}:", testenv::unique_name("flow")),
-                ),
-                ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
-            ],
-        );
+        let director_only = vec![
+            ("NOTIF_KAFKA_GROUP", testenv::unique_name("flow")),
+            ("NOTIF_RETRY_BACKOFF_MS", "50".to_string()),
+        ];
+        let mut director = Role::new("director", [kafka, shared.clone(), director_only].concat());
+        let distributor_only = vec![
+            ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
+            ("NOTIF_FORWARD_ADDR", format!("127.0.0.1:{}", free_port())),
+        ];
+        let mut distributor = Role::new("distributor", [shared, distributor_only].concat());
         // The director makes the inbox's schema, which the distributor reads.
         director.start().await;
         tokio::join!(receiver.start(), distributor.start());
@@ -240,4 +237,77 @@ pub fn token(recipient: &str) -> String {
         scope: String::new(),
     };
     sign_with_secret(&claims, JWT_SECRET.as_bytes()).expect("a token")
+}
+
+/// A WebSocket client that stays connected.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    /// Frames read while waiting for another type, in order.
+    unread: std::collections::VecDeque<serde_json::Value>,
+}
+
+impl WsClient {
+    pub async fn connect(service: &Service, recipient: &str) -> WsClient {
+        let url = format!(
+            "ws://127.0.0.1:{}/v1/connect/ws?token={}",
+            service.distributor.http,
+            token(recipient)
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the WebSocket handshake");
+        WsClient {
+            socket,
+            unread: Default::default(),
+        }
+    }
+
+    /// The next frame of `type`, or None if none comes within `wait`;
+    /// frames of other types are kept for later.
+    pub async fn next(&mut self, kind: &str, wait: Duration) -> Option<serde_json::Value> {
+        use futures::StreamExt;
+        if let Some(index) = self.unread.iter().position(|f| f["type"] == kind) {
+            return self.unread.remove(index);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()??
+                .expect("a frame");
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                let frame: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+                if frame["type"] == kind {
+                    return Some(frame);
+                }
+                self.unread.push_back(frame);
+            }
+        }
+    }
+
+    /// The ids of the next `count` notifications.
+    pub async fn ids(&mut self, count: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        while ids.len() < count {
+            let frame = self.next("notification", Duration::from_secs(15)).await;
+            let frame = frame
+                .unwrap_or_else(|| panic!("got {ids:?}, not {count} notifications, within 15s"));
+            ids.push(frame["id"].as_str().expect("an id").to_string());
+        }
+        ids
+    }
+
+    pub async fn ack(&mut self, ids: &[String]) {
+        use futures::SinkExt;
+        let frame = serde_json::json!({"type": "ack", "ids": ids}).to_string();
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(frame))
+            .await
+            .expect("send an ack");
+        self.next("acked", Duration::from_secs(5))
+            .await
+            .expect("the ack is answered");
+    }
 }

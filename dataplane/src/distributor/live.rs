@@ -1,0 +1,135 @@
+//! Live delivery inside one distributor: the connections it holds, by
+//! recipient, and the notifications forwarded to them that wait for a
+//! client's acknowledgement.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::Envelope;
+use crate::forward::Outcome;
+
+/// Told when a client acknowledges a live notification.
+type AckWaiter = oneshot::Sender<()>;
+
+/// One connection's queue of live notifications.
+struct Sink {
+    connection: String,
+    sender: mpsc::Sender<Envelope>,
+}
+
+#[derive(Default)]
+pub struct Live {
+    sinks: Mutex<HashMap<String, Vec<Sink>>>,
+    /// Waiting for an acknowledgement, by (recipient, id).
+    waiters: Mutex<HashMap<(String, String), Vec<AckWaiter>>>,
+}
+
+/// A connection's end of its queue; unregisters on drop.
+pub struct Subscription {
+    live: Arc<Live>,
+    recipient: String,
+    connection: String,
+    pub receiver: mpsc::Receiver<Envelope>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut sinks = self.live.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = sinks.get_mut(&self.recipient) {
+            list.retain(|s| s.connection != self.connection);
+            if list.is_empty() {
+                sinks.remove(&self.recipient);
+            }
+        }
+    }
+}
+
+impl Live {
+    /// Registers a connection of `recipient` with a queue of `capacity`.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        recipient: &str,
+        connection: &str,
+        capacity: usize,
+    ) -> Subscription {
+        let (sender, receiver) = mpsc::channel(capacity);
+        let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        sinks.entry(recipient.to_string()).or_default().push(Sink {
+            connection: connection.to_string(),
+            sender,
+        });
+        Subscription {
+            live: self.clone(),
+            recipient: recipient.to_string(),
+            connection: connection.to_string(),
+            receiver,
+        }
+    }
+
+    /// Hands `envelope` to every connection of `recipient` and waits up to
+    /// `timeout` for one of them to acknowledge it. A connection whose queue
+    /// is full is a slow client: it is dropped from the recipient's sinks
+    /// (its queue's end then sees the channel close and closes the
+    /// connection), and what it did not acknowledge stays durable elsewhere.
+    pub async fn deliver(&self, recipient: &str, envelope: Envelope, timeout: Duration) -> Outcome {
+        let (acked, on_ack) = oneshot::channel();
+        let key = (recipient.to_string(), envelope.id.clone());
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .push(acked);
+        let sent = {
+            let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
+            match sinks.get_mut(recipient) {
+                None => 0,
+                Some(list) => {
+                    list.retain(|sink| match sink.sender.try_send(envelope.clone()) {
+                        Ok(()) => true,
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            tracing::info!(recipient, connection = %sink.connection, "closing a slow connection: its queue is full");
+                            false
+                        }
+                        Err(mpsc::error::TrySendError::Closed(_)) => false,
+                    });
+                    list.len()
+                }
+            }
+        };
+        let outcome = if sent == 0 {
+            Outcome::NotConnected
+        } else {
+            match tokio::time::timeout(timeout, on_ack).await {
+                Ok(Ok(())) => Outcome::Delivered,
+                _ => Outcome::TimedOut,
+            }
+        };
+        self.waiters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        outcome
+    }
+
+    /// A client of `recipient` acknowledged `ids`; returns those that were
+    /// waiting here.
+    pub fn acknowledge(&self, recipient: &str, ids: &[String]) -> Vec<String> {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+        ids.iter()
+            .filter(|id| {
+                let Some(list) = waiters.remove(&(recipient.to_string(), (*id).clone())) else {
+                    return false;
+                };
+                for waiter in list {
+                    let _ = waiter.send(());
+                }
+                true
+            })
+            .cloned()
+            .collect()
+    }
+}

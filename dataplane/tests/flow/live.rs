@@ -1,0 +1,89 @@
+//! Live delivery: a connected client receives what is published at once, in
+//! order, after what its inbox held; what it does not acknowledge is stored.
+
+use std::time::Duration;
+
+use dataplane::inbox::Inbox;
+use dataplane::notification::now_ms;
+use reqwest::StatusCode;
+
+use crate::{Service, WsClient};
+
+async fn publish(service: &Service, recipient: &str, ids: &[&str]) {
+    let batch: Vec<(&str, String)> = ids.iter().map(|id| (recipient, id.to_string())).collect();
+    assert_eq!(
+        service.publish(&batch).await.expect("publish"),
+        StatusCode::ACCEPTED
+    );
+}
+
+#[tokio::test]
+async fn a_connected_client_receives_live_in_order_after_its_inbox() {
+    let service = Service::start().await;
+    publish(&service, "carol", &["stored-1", "stored-2"]).await;
+    service.wait_for_inbox("carol", 2).await;
+
+    let mut client = WsClient::connect(&service, "carol").await;
+    let mut other_tab = WsClient::connect(&service, "carol").await;
+    publish(&service, "carol", &["live-1", "live-2", "live-3"]).await;
+    let expected = ["stored-1", "stored-2", "live-1", "live-2", "live-3"];
+    // Each live one waits for an acknowledgement before the next is sent.
+    let mut received = Vec::new();
+    while received.len() < expected.len() {
+        let id = client.ids(1).await;
+        client.ack(&id).await;
+        received.extend(id);
+    }
+    assert_eq!(received, expected, "the inbox first, then live, in order");
+    assert_eq!(other_tab.ids(2).await, ["stored-1", "stored-2"]);
+    let live_in_other_tab = other_tab.ids(3).await;
+    assert_eq!(
+        live_in_other_tab,
+        ["live-1", "live-2", "live-3"],
+        "every connection receives live ones"
+    );
+
+    let held = service
+        .inbox
+        .pending("carol", None, 100, now_ms())
+        .await
+        .expect("the inbox");
+    assert!(
+        held.is_empty(),
+        "acknowledged: nothing left in the inbox: {held:?}"
+    );
+    service.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn what_a_connected_client_does_not_acknowledge_is_stored_and_comes_again() {
+    let service = Service::start().await;
+    let mut silent = WsClient::connect(&service, "dave").await;
+    publish(&service, "dave", &["n1"]).await;
+    assert_eq!(silent.ids(1).await, ["n1"], "sent live");
+    assert!(
+        silent
+            .next("notification", Duration::from_secs(1))
+            .await
+            .is_none(),
+        "once on this connection"
+    );
+    // Not acknowledged: after the attempts it goes to the inbox.
+    service.wait_for_inbox("dave", 1).await;
+    drop(silent);
+
+    let mut again = WsClient::connect(&service, "dave").await;
+    assert_eq!(
+        again.ids(1).await,
+        ["n1"],
+        "the next connection gets it from the inbox"
+    );
+    again.ack(&["n1".to_string()]).await;
+    let held = service
+        .inbox
+        .pending("dave", None, 100, now_ms())
+        .await
+        .expect("the inbox");
+    assert!(held.is_empty(), "its acknowledgement removes it");
+    service.db.drop_database().await;
+}
