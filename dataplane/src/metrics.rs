@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -40,17 +41,53 @@ impl ReceiverMetrics {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
-    /// `stored` (in the inbox) or `expired` (dropped, never delivered).
+    /// `delivered`, `stored` (in the inbox), `expired` (dropped, never
+    /// delivered); for forwards `delivered`, `not_connected`, `timed_out`.
     pub outcome: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartitionLabels {
+    pub partition: i64,
+}
+
+/// Publish-to-delivery latency buckets, in seconds: 1 ms to about 65 s.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
 /// What the director counts.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct DirectorMetrics {
     /// Notifications done with, by outcome.
     pub routed: Family<OutcomeLabels, Counter>,
+    /// Live delivery attempts to one distributor, by outcome
+    /// (`delivered`, `not_connected`, `timed_out`).
+    pub forwards: Family<OutcomeLabels, Counter>,
+    /// Live deliveries tried again after a first attempt failed.
+    pub retries: Counter,
+    /// Notifications written to the inbox.
+    pub inbox_writes: Counter,
     /// Records in the topic that are not notifications, skipped.
     pub invalid: Counter,
+    /// From the receiver's acceptance to a client's acknowledgement.
+    pub delivery_latency: Histogram,
+    /// Records not yet read, per partition this director owns.
+    pub consumer_lag: Family<PartitionLabels, Gauge>,
+}
+
+impl Default for DirectorMetrics {
+    fn default() -> Self {
+        DirectorMetrics {
+            routed: Family::default(),
+            forwards: Family::default(),
+            retries: Counter::default(),
+            inbox_writes: Counter::default(),
+            invalid: Counter::default(),
+            delivery_latency: latency_histogram(),
+            consumer_lag: Family::default(),
+        }
+    }
 }
 
 impl DirectorMetrics {
@@ -64,6 +101,31 @@ impl DirectorMetrics {
             "notif_director_invalid_records",
             "Records in the topic that are not notifications, skipped",
             self.invalid.clone(),
+        );
+        registry.register(
+            "notif_deliveries",
+            "Live delivery attempts to a distributor, by outcome",
+            self.forwards.clone(),
+        );
+        registry.register(
+            "notif_delivery_retries",
+            "Live deliveries tried again",
+            self.retries.clone(),
+        );
+        registry.register(
+            "notif_inbox_writes",
+            "Notifications written to the inbox",
+            self.inbox_writes.clone(),
+        );
+        registry.register(
+            "notif_publish_to_delivery_seconds",
+            "Time from the receiver's acceptance to a client's acknowledgement",
+            self.delivery_latency.clone(),
+        );
+        registry.register(
+            "notif_consumer_lag",
+            "Records not yet read, per partition the director owns",
+            self.consumer_lag.clone(),
         );
         self
     }

@@ -8,7 +8,7 @@ use prometheus_client::registry::Registry;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use sqlx::postgres::PgPoolOptions;
 
-use super::{Consume, Forwarder, Router};
+use super::{Consume, Forwarder, LagContext, Router};
 use crate::admin::{self, AdminArgs, Readiness};
 use crate::config::ConfigError;
 use crate::inbox::{Inbox, PostgresInbox};
@@ -54,7 +54,7 @@ pub struct DirectorArgs {
 
 struct DirectorReadiness {
     inbox: Arc<dyn Inbox>,
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<LagContext>>,
     topic: String,
 }
 
@@ -81,7 +81,10 @@ impl Readiness for DirectorReadiness {
 
 impl DirectorArgs {
     /// The consumer, as every director of the group makes it.
-    pub fn consumer(&self) -> Result<StreamConsumer, ConfigError> {
+    pub fn consumer(
+        &self,
+        metrics: DirectorMetrics,
+    ) -> Result<StreamConsumer<LagContext>, ConfigError> {
         let mut config = rdkafka::ClientConfig::new();
         config
             .set("bootstrap.servers", &self.kafka.kafka_bootstrap_servers)
@@ -95,16 +98,20 @@ impl DirectorArgs {
             // A director that dies (no chance to leave the group) holds its
             // partitions until its session times out: keep that short.
             .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "3000");
+            .set("heartbeat.interval.ms", "3000")
+            // Statistics carry the consumer lag, reported as a metric.
+            .set("statistics.interval.ms", "5000");
         for (key, value) in &self.kafka.kafka_property {
             config.set(key, value);
         }
-        let consumer: StreamConsumer = config.create().map_err(|e| {
-            ConfigError::new(
-                "--kafka-property",
-                format!("Kafka refuses the consumer settings: {e}"),
-            )
-        })?;
+        let consumer: StreamConsumer<LagContext> = config
+            .create_with_context(LagContext { metrics })
+            .map_err(|e| {
+                ConfigError::new(
+                    "--kafka-property",
+                    format!("Kafka refuses the consumer settings: {e}"),
+                )
+            })?;
         consumer
             .subscribe(&[&self.kafka.kafka_topic])
             .map_err(|e| ConfigError::new("--kafka-topic", e.to_string()))?;
@@ -135,9 +142,9 @@ impl DirectorArgs {
                 .map_err(|e| ConfigError::new("--redis-url", e.to_string()))?,
         );
 
-        let consumer = Arc::new(self.consumer()?);
         let mut registry = Registry::default();
         let metrics = DirectorMetrics::default().register(&mut registry);
+        let consumer = Arc::new(self.consumer(metrics.clone())?);
         let admin_listener = tokio::net::TcpListener::bind(self.admin.admin_addr)
             .await
             .map_err(|e| {
@@ -176,6 +183,7 @@ impl DirectorArgs {
                     max: Duration::from_secs(30),
                 },
                 outage_backoff: Backoff::DEFAULT,
+                metrics: metrics.clone(),
             }),
             metrics,
             max_held: self.max_held.max(1),

@@ -10,6 +10,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::task::JoinSet;
 
+use super::lag::LagContext;
 use super::lanes::Lanes;
 use super::offsets::PartitionOffsets;
 use super::route::{Outcome, Router};
@@ -26,7 +27,7 @@ struct Item {
 }
 
 pub struct Consume {
-    pub consumer: Arc<StreamConsumer>,
+    pub consumer: Arc<StreamConsumer<LagContext>>,
     pub topic: String,
     pub router: Arc<Router>,
     pub metrics: DirectorMetrics,

@@ -13,6 +13,7 @@
 mod config;
 mod consume;
 mod forwarder;
+mod lag;
 mod lanes;
 mod offsets;
 mod route;
@@ -20,4 +21,5 @@ mod route;
 pub use config::DirectorArgs;
 pub use consume::Consume;
 pub use forwarder::Forwarder;
+pub use lag::LagContext;
 pub use route::{Outcome, Router};

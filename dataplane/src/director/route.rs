@@ -10,6 +10,7 @@ use super::forwarder::Forwarder;
 use crate::distributor::Envelope;
 use crate::forward;
 use crate::inbox::{Inbox, Positioned};
+use crate::metrics::{DirectorMetrics, OutcomeLabels};
 use crate::notification::now_ms;
 use crate::presence::Presence;
 use crate::retry::{self, Backoff};
@@ -45,6 +46,7 @@ pub struct Router {
     pub retry_backoff: Backoff,
     /// While the inbox or presence is unreachable.
     pub outage_backoff: Backoff,
+    pub metrics: DirectorMetrics,
 }
 
 impl Router {
@@ -53,6 +55,7 @@ impl Router {
     pub async fn route(&self, item: &Positioned) -> Outcome {
         for attempt in 0..self.attempts {
             if attempt > 0 {
+                self.metrics.retries.inc();
                 tokio::time::sleep(self.retry_backoff.delay(attempt)).await;
             }
             if is_expired(item) {
@@ -60,7 +63,7 @@ impl Router {
             }
             let outcomes = self.forward(item).await;
             if outcomes.contains(&forward::Outcome::Delivered) {
-                return Outcome::Delivered;
+                return self.delivered(item);
             }
             if outcomes
                 .iter()
@@ -72,10 +75,9 @@ impl Router {
         if is_expired(item) {
             return Outcome::Expired;
         }
-        retry::until_ok("inbox store", self.outage_backoff, || {
-            self.inbox.store(std::slice::from_ref(item))
-        })
-        .await;
+        let store = || self.inbox.store(std::slice::from_ref(item));
+        retry::until_ok("inbox store", self.outage_backoff, store).await;
+        self.metrics.inbox_writes.inc();
         // The connect/store race: a client that connected after the lookup
         // above may have read its inbox before this store. Connections join
         // live delivery before they read the inbox, so forwarding once more
@@ -85,26 +87,42 @@ impl Router {
             .await
             .contains(&forward::Outcome::Delivered)
         {
-            return Outcome::Delivered;
+            return self.delivered(item);
         }
         Outcome::Stored
+    }
+
+    fn delivered(&self, item: &Positioned) -> Outcome {
+        let latency_ms = now_ms().saturating_sub(item.notification.published_at_ms);
+        self.metrics
+            .delivery_latency
+            .observe(latency_ms as f64 / 1000.0);
+        Outcome::Delivered
     }
 
     /// Forwards to every distributor holding a connection of the recipient;
     /// empty when there is none.
     async fn forward(&self, item: &Positioned) -> Vec<forward::Outcome> {
         let recipient = item.notification.recipient.as_str();
-        let distributors = retry::until_ok("presence lookup", self.outage_backoff, || {
-            self.presence.lookup(recipient)
-        })
-        .await;
+        let lookup = || self.presence.lookup(recipient);
+        let distributors = retry::until_ok("presence lookup", self.outage_backoff, lookup).await;
         let envelope = Envelope::from(item);
-        join_all(
-            distributors
-                .iter()
-                .map(|d| self.forwarder.forward(d, recipient, envelope.clone())),
-        )
-        .await
+        let forwards = distributors
+            .iter()
+            .map(|d| self.forwarder.forward(d, recipient, envelope.clone()));
+        let outcomes = join_all(forwards).await;
+        for outcome in &outcomes {
+            let label = match outcome {
+                forward::Outcome::Delivered => "delivered",
+                forward::Outcome::NotConnected => "not_connected",
+                forward::Outcome::TimedOut => "timed_out",
+            };
+            self.metrics
+                .forwards
+                .get_or_create(&OutcomeLabels { outcome: label })
+                .inc();
+        }
+        outcomes
     }
 }
 

@@ -217,6 +217,19 @@ impl Service {
         ids
     }
 
+    /// A role's metrics, as its admin port serves them.
+    pub async fn metrics(&self, role: &Role) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", role.admin);
+        self.http
+            .get(url)
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     pub async fn acknowledge(&self, recipient: &str, ids: &[String]) {
         let response = self
             .http

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use reqwest::StatusCode;
 
 use crate::Service;
@@ -27,5 +29,21 @@ async fn an_offline_recipients_notifications_arrive_on_connect_in_order_until_ac
         service.receive_ws("bob", 6).await,
         ["b0", "b1", "b2", "b3", "b4", "b5"]
     );
+
+    // Everything read: the lag of each partition written to is 0.
+    let caught_up = async || {
+        let metrics = service.metrics(&service.director).await;
+        let lags: Vec<&str> = metrics
+            .lines()
+            .filter(|l| l.starts_with("notif_consumer_lag{"))
+            .collect();
+        !lags.is_empty() && lags.iter().all(|l| l.ends_with(" 0"))
+    };
+    testenv::wait_until(
+        "the director reports its consumer lag",
+        Duration::from_secs(20),
+        caught_up,
+    )
+    .await;
     service.db.drop_database().await;
 }
