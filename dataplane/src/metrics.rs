@@ -133,7 +133,7 @@ impl DirectorMetrics {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TransportLabels {
-    /// `ws` or `sse`.
+    /// `ws`, `sse` or `poll` (while a poll waits).
     pub transport: &'static str,
 }
 

@@ -12,7 +12,10 @@ use super::Envelope;
 use crate::forward::Outcome;
 
 /// Told when a client acknowledges a live notification.
-type AckWaiter = oneshot::Sender<()>;
+struct AckWaiter {
+    position: u64,
+    done: oneshot::Sender<()>,
+}
 
 /// One connection's queue of live notifications.
 struct Sink {
@@ -82,7 +85,10 @@ impl Live {
             .unwrap_or_else(|e| e.into_inner())
             .entry(key.clone())
             .or_default()
-            .push(acked);
+            .push(AckWaiter {
+                position: envelope.position,
+                done: acked,
+            });
         let sent = {
             let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
             match sinks.get_mut(recipient) {
@@ -125,11 +131,27 @@ impl Live {
                     return false;
                 };
                 for waiter in list {
-                    let _ = waiter.send(());
+                    let _ = waiter.done.send(());
                 }
                 true
             })
             .cloned()
             .collect()
+    }
+
+    /// A client of `recipient` acknowledged everything up to `position` (a
+    /// long-poll cursor); returns the ids that were waiting here.
+    pub fn acknowledge_through(&self, recipient: &str, position: u64) -> Vec<String> {
+        let ids: Vec<String> = {
+            let waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
+            waiters
+                .iter()
+                .filter(|((r, _), list)| {
+                    r == recipient && list.iter().any(|w| w.position <= position)
+                })
+                .map(|((_, id), _)| id.clone())
+                .collect()
+        };
+        self.acknowledge(recipient, &ids)
     }
 }

@@ -5,13 +5,14 @@
 //! Live delivery: directors forward notifications over a stream to the
 //! distributors that hold their recipients' connections (`forward_in`); the
 //! distributor hands each to the recipient's connections and reports whether
-//! a client acknowledged it in time. Long-polling is not built yet.
+//! a client acknowledged it in time.
 
 mod ack;
 mod config;
 mod envelope;
 pub mod forward_in;
 pub mod live;
+mod poll;
 mod session;
 mod sse;
 mod token;
@@ -19,6 +20,7 @@ mod ws;
 
 pub use config::DistributorArgs;
 pub use envelope::Envelope;
+pub use poll::PollResponse;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +63,7 @@ pub fn router(distributor: Arc<Distributor>) -> Router {
     Router::new()
         .route("/v1/connect/sse", get(sse::connect))
         .route("/v1/connect/ws", get(ws::connect))
+        .route("/v1/connect/poll", get(poll::poll))
         .route("/v1/ack", post(ack::acknowledge))
         .with_state(distributor)
 }

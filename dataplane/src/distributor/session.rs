@@ -187,6 +187,27 @@ pub async fn acknowledge(
         .collect())
 }
 
+/// Acknowledges everything of `recipient` up to `position`, in the inbox and
+/// in live delivery; returns the ids that were held in either.
+pub async fn acknowledge_through(
+    distributor: &Distributor,
+    recipient: &str,
+    position: u64,
+) -> Result<Vec<String>, InboxError> {
+    let mut ids = distributor.live.acknowledge_through(recipient, position);
+    let stored = distributor
+        .inbox
+        .acknowledge_through(recipient, position)
+        .await?;
+    ids.extend(
+        stored
+            .into_iter()
+            .filter(|id| !ids.contains(id))
+            .collect::<Vec<_>>(),
+    );
+    Ok(ids)
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         self.heartbeat.abort();

@@ -39,6 +39,14 @@ pub trait Inbox: Send + Sync + 'static {
     async fn acknowledge(&self, recipient: &str, ids: &[String])
     -> Result<Vec<String>, InboxError>;
 
+    /// Removes the recipient's notifications up to `position`, inclusive (a
+    /// long-poll cursor); returns their ids.
+    async fn acknowledge_through(
+        &self,
+        recipient: &str,
+        position: u64,
+    ) -> Result<Vec<String>, InboxError>;
+
     /// Removes what expired before `now_ms` and what was stored longer than
     /// `retention` ago; returns how many rows went.
     async fn purge(&self, now_ms: u64, retention: std::time::Duration) -> Result<u64, InboxError>;

@@ -136,6 +136,21 @@ impl Inbox for PostgresInbox {
         Ok(removed)
     }
 
+    async fn acknowledge_through(
+        &self,
+        recipient: &str,
+        position: u64,
+    ) -> Result<Vec<String>, InboxError> {
+        let removed: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM inbox WHERE recipient = $1 AND position <= $2 RETURNING id",
+        )
+        .bind(recipient)
+        .bind(to_i64(position))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(removed)
+    }
+
     async fn purge(&self, now_ms: u64, retention: Duration) -> Result<u64, InboxError> {
         let result = sqlx::query(
             "DELETE FROM inbox

@@ -2,6 +2,7 @@
 //! a client sees on each transport, and what its acknowledgements do.
 
 mod ack;
+mod poll;
 mod sse;
 mod ws;
 

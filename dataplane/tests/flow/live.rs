@@ -87,3 +87,47 @@ async fn what_a_connected_client_does_not_acknowledge_is_stored_and_comes_again(
     assert!(held.is_empty(), "its acknowledgement removes it");
     service.db.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_waiting_poll_receives_a_live_notification_and_the_next_poll_acknowledges_it() {
+    let service = Service::start().await;
+    let url = |query: &str| {
+        let token = crate::token("erin");
+        format!(
+            "http://127.0.0.1:{}/v1/connect/poll?token={token}&{query}",
+            service.distributor.http
+        )
+    };
+    let waiting = service.http.get(url("wait=20")).send();
+    let publish_soon = async {
+        // Once the poll is registered, publish.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        publish(&service, "erin", &["live-1"]).await;
+    };
+    let (answer, ()) = tokio::join!(waiting, publish_soon);
+    let answer: serde_json::Value = answer
+        .expect("the poll answers")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["notifications"][0]["id"], "live-1", "{answer}");
+    let next = answer["next"].as_u64().expect("a cursor");
+
+    let acknowledged = service
+        .http
+        .get(url(&format!("after={next}&wait=0")))
+        .send()
+        .await
+        .expect("poll");
+    assert_eq!(acknowledged.status(), StatusCode::OK);
+    testenv::wait_until(
+        "the live delivery is acknowledged",
+        Duration::from_secs(10),
+        async || {
+            let metrics = service.metrics(&service.director).await;
+            metrics.contains(r#"notif_director_notifications_total{outcome="delivered"} 1"#)
+        },
+    )
+    .await;
+    service.db.drop_database().await;
+}
