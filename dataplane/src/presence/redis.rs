@@ -39,6 +39,22 @@ impl RedisPresence {
     }
 }
 
+/// Runs `op` on the connection, once more if the first try found the
+/// connection broken: the manager reconnects after a failure, so the request
+/// that saw Redis come back would otherwise fail for nothing.
+async fn retried<T, F, Fut>(redis: &ConnectionManager, op: F) -> redis::RedisResult<T>
+where
+    F: Fn(ConnectionManager) -> Fut,
+    Fut: Future<Output = redis::RedisResult<T>>,
+{
+    match op(redis.clone()).await {
+        Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() => {
+            op(redis.clone()).await
+        }
+        result => result,
+    }
+}
+
 fn member(connection: &Connection) -> String {
     format!("{}|{}", connection.distributor, connection.id)
 }
@@ -69,27 +85,34 @@ impl Presence for RedisPresence {
                 .pexpire(&key, millis(ttl))
                 .ignore();
         }
-        let mut redis = self.redis.clone();
-        pipe.query_async::<()>(&mut redis).await?;
+        retried(&self.redis, |mut redis| {
+            let pipe = pipe.clone();
+            async move { pipe.query_async::<()>(&mut redis).await }
+        })
+        .await?;
         Ok(())
     }
 
     async fn unregister(&self, connection: &Connection) -> Result<(), PresenceError> {
-        let mut redis = self.redis.clone();
-        let () = redis
-            .zrem(
-                self.recipient_key(&connection.recipient),
-                member(connection),
-            )
-            .await?;
+        let (key, member) = (
+            self.recipient_key(&connection.recipient),
+            member(connection),
+        );
+        retried(&self.redis, |mut redis| {
+            let (key, member) = (key.clone(), member.clone());
+            async move { redis.zrem::<_, _, ()>(key, member).await }
+        })
+        .await?;
         Ok(())
     }
 
     async fn lookup(&self, recipient: &str) -> Result<Vec<String>, PresenceError> {
-        let mut redis = self.redis.clone();
-        let members: Vec<String> = redis
-            .zrangebyscore(self.recipient_key(recipient), now_ms() as i64, "+inf")
-            .await?;
+        let key = self.recipient_key(recipient);
+        let members: Vec<String> = retried(&self.redis, |mut redis| {
+            let key = key.clone();
+            async move { redis.zrangebyscore(key, now_ms() as i64, "+inf").await }
+        })
+        .await?;
         let distributors: BTreeSet<String> = members
             .into_iter()
             .filter_map(|m| {
@@ -106,16 +129,27 @@ impl Presence for RedisPresence {
         address: &str,
         ttl: Duration,
     ) -> Result<(), PresenceError> {
-        let mut redis = self.redis.clone();
-        let () = redis
-            .pset_ex(self.distributor_key(id), address, ttl.as_millis() as u64)
-            .await?;
+        let key = self.distributor_key(id);
+        retried(&self.redis, |mut redis| {
+            let key = key.clone();
+            async move {
+                redis
+                    .pset_ex::<_, _, ()>(key, address, ttl.as_millis() as u64)
+                    .await
+            }
+        })
+        .await?;
         Ok(())
     }
 
     async fn distributor_address(&self, id: &str) -> Result<Option<String>, PresenceError> {
-        let mut redis = self.redis.clone();
-        Ok(redis.get(self.distributor_key(id)).await?)
+        let key = self.distributor_key(id);
+        let address = retried(&self.redis, |mut redis| {
+            let key = key.clone();
+            async move { redis.get(key).await }
+        })
+        .await?;
+        Ok(address)
     }
 
     async fn is_reachable(&self) -> bool {

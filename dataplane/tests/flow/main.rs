@@ -3,6 +3,7 @@
 //! published over HTTP reaches its recipient's client, in order, and
 //! survives any role being killed.
 
+mod exclusive;
 mod kill;
 mod live;
 mod offline;
