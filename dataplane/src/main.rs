@@ -31,9 +31,9 @@ enum LogFormat {
 enum Role {
     /// The publish API: accepts notifications and writes them to Kafka.
     Receiver(ReceiverArgs),
-    /// Routes notifications from Kafka to their recipients' inboxes.
+    /// Routes notifications from Kafka to connected clients (through the distributors) or their inboxes.
     Director(DirectorArgs),
-    /// Holds clients' WebSocket and SSE connections; sends each its inbox.
+    /// Holds clients' WebSocket, SSE and long-poll connections: their inbox, then live notifications.
     Distributor(DistributorArgs),
 }
 
