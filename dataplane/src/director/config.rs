@@ -6,15 +6,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use sqlx::postgres::PgPoolOptions;
 
 use super::{Consume, Forwarder, LagContext, Router};
 use crate::admin::{self, AdminArgs, Readiness};
 use crate::config::ConfigError;
-use crate::inbox::{Inbox, PostgresInbox};
+use crate::inbox::{Inbox, PostgresArgs};
 use crate::log::KafkaArgs;
 use crate::metrics::DirectorMetrics;
-use crate::presence::{Presence, RedisPresence};
+use crate::presence::{Presence, RedisArgs};
 use crate::retry::{self, Backoff};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -22,15 +21,6 @@ pub struct DirectorArgs {
     /// The Kafka consumer group the directors share.
     #[arg(long, env = "NOTIF_KAFKA_GROUP", default_value = "notif-director")]
     pub kafka_group: String,
-    /// PostgreSQL URL of the inbox database.
-    #[arg(long, env = "NOTIF_POSTGRES_URL", hide_env_values = true)]
-    pub postgres_url: String,
-    /// Redis URL of presence.
-    #[arg(long, env = "NOTIF_REDIS_URL", hide_env_values = true)]
-    pub redis_url: String,
-    /// Prefix of every Redis key, so that services can share a Redis.
-    #[arg(long, env = "NOTIF_REDIS_KEY_PREFIX", default_value = "notif:")]
-    pub redis_key_prefix: String,
     /// Live delivery attempts before a notification goes to the inbox.
     #[arg(long, env = "NOTIF_DELIVERY_ATTEMPTS", default_value_t = 3)]
     pub delivery_attempts: u32,
@@ -48,6 +38,10 @@ pub struct DirectorArgs {
     pub drain_timeout_secs: u64,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
     #[command(flatten)]
     pub admin: AdminArgs,
 }
@@ -124,35 +118,19 @@ impl DirectorArgs {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(&self.postgres_url)
-            .map_err(|e| ConfigError::new("--postgres-url", e.to_string()))?;
-        let inbox = PostgresInbox::new(pool);
+        let inbox = self.postgres.inbox()?;
         // The schema first: until PostgreSQL answers, nothing can be stored.
         retry::until_ok("inbox migrations", Backoff::DEFAULT, || inbox.migrate()).await;
         let inbox: Arc<dyn Inbox> = Arc::new(inbox);
         if self.delivery_attempts == 0 {
             return Err(ConfigError::new("--delivery-attempts", "must be at least 1").into());
         }
-        let presence: Arc<dyn Presence> = Arc::new(
-            RedisPresence::connect(&self.redis_url, &self.redis_key_prefix)
-                .await
-                .map_err(|e| ConfigError::new("--redis-url", e.to_string()))?,
-        );
+        let presence: Arc<dyn Presence> = Arc::new(self.redis.presence().await?);
 
         let mut registry = Registry::default();
         let metrics = DirectorMetrics::default().register(&mut registry);
         let consumer = Arc::new(self.consumer(metrics.clone())?);
-        let admin_listener = tokio::net::TcpListener::bind(self.admin.admin_addr)
-            .await
-            .map_err(|e| {
-                ConfigError::new(
-                    "--admin-addr",
-                    format!("cannot listen on {}: {e}", self.admin.admin_addr),
-                )
-            })?;
+        let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
         let readiness = DirectorReadiness {
             inbox: inbox.clone(),
             consumer: consumer.clone(),

@@ -6,15 +6,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus_client::registry::Registry;
-use sqlx::postgres::PgPoolOptions;
 
 use super::{Distributor, router};
 use crate::admin::{self, AdminArgs, Readiness};
 use crate::auth::config::JwtArgs;
 use crate::config::ConfigError;
-use crate::inbox::{Inbox, PostgresInbox};
+use crate::inbox::{Inbox, PostgresArgs};
 use crate::metrics::DistributorMetrics;
-use crate::presence::{Presence, RedisPresence};
+use crate::presence::{Presence, RedisArgs};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DistributorArgs {
@@ -34,15 +33,6 @@ pub struct DistributorArgs {
     /// The most live notifications queued for one connection; a slower client is disconnected.
     #[arg(long, env = "NOTIF_CONNECTION_QUEUE", default_value_t = 256)]
     pub connection_queue: usize,
-    /// PostgreSQL URL of the inbox database.
-    #[arg(long, env = "NOTIF_POSTGRES_URL", hide_env_values = true)]
-    pub postgres_url: String,
-    /// Redis URL of presence.
-    #[arg(long, env = "NOTIF_REDIS_URL", hide_env_values = true)]
-    pub redis_url: String,
-    /// Prefix of every Redis key, so that services can share a Redis.
-    #[arg(long, env = "NOTIF_REDIS_KEY_PREFIX", default_value = "notif:")]
-    pub redis_key_prefix: String,
     /// This distributor's id in presence; the pod's name in Kubernetes.
     #[arg(long, env = "NOTIF_DISTRIBUTOR_ID")]
     pub distributor_id: Option<String>,
@@ -51,6 +41,10 @@ pub struct DistributorArgs {
     pub presence_ttl_secs: u64,
     #[command(flatten)]
     pub jwt: JwtArgs,
+    #[command(flatten)]
+    pub postgres: PostgresArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
     #[command(flatten)]
     pub admin: AdminArgs,
 }
@@ -84,17 +78,8 @@ impl DistributorArgs {
         if self.presence_ttl_secs < 3 {
             return Err(ConfigError::new("--presence-ttl-secs", "must be at least 3").into());
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(&self.postgres_url)
-            .map_err(|e| ConfigError::new("--postgres-url", e.to_string()))?;
-        let inbox: Arc<dyn Inbox> = Arc::new(PostgresInbox::new(pool));
-        let presence: Arc<dyn Presence> = Arc::new(
-            RedisPresence::connect(&self.redis_url, &self.redis_key_prefix)
-                .await
-                .map_err(|e| ConfigError::new("--redis-url", e.to_string()))?,
-        );
+        let inbox: Arc<dyn Inbox> = Arc::new(self.postgres.inbox()?);
+        let presence: Arc<dyn Presence> = Arc::new(self.redis.presence().await?);
         let mut registry = Registry::default();
         let stop = crate::serve::cancel_on(shutdown);
         let distributor = Arc::new(Distributor {

@@ -4,7 +4,7 @@
 
 mod postgres;
 
-pub use postgres::PostgresInbox;
+pub use postgres::{PostgresArgs, PostgresInbox};
 
 use async_trait::async_trait;
 

@@ -13,6 +13,27 @@ use crate::notification::Notification;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
+/// The inbox's database, as the roles' flags give it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct PostgresArgs {
+    /// PostgreSQL URL of the inbox database.
+    #[arg(long, env = "NOTIF_POSTGRES_URL", hide_env_values = true)]
+    pub postgres_url: String,
+}
+
+impl PostgresArgs {
+    /// The inbox on a pool that connects when first used, so that a role
+    /// starts while PostgreSQL is away and recovers when it returns.
+    pub fn inbox(&self) -> Result<PostgresInbox, crate::config::ConfigError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy(&self.postgres_url)
+            .map_err(|e| crate::config::ConfigError::new("--postgres-url", e.to_string()))?;
+        Ok(PostgresInbox::new(pool))
+    }
+}
+
 #[derive(Clone)]
 pub struct PostgresInbox {
     pool: PgPool,

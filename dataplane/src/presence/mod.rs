@@ -5,7 +5,7 @@
 
 mod redis;
 
-pub use self::redis::RedisPresence;
+pub use self::redis::{RedisArgs, RedisPresence};
 
 use std::time::Duration;
 

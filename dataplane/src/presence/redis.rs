@@ -13,6 +13,25 @@ use redis::aio::ConnectionManager;
 use super::{Connection, Presence, PresenceError};
 use crate::notification::now_ms;
 
+/// Presence's Redis, as the roles' flags give it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RedisArgs {
+    /// Redis URL of presence.
+    #[arg(long, env = "NOTIF_REDIS_URL", hide_env_values = true)]
+    pub redis_url: String,
+    /// Prefix of every Redis key, so that services can share a Redis.
+    #[arg(long, env = "NOTIF_REDIS_KEY_PREFIX", default_value = "notif:")]
+    pub redis_key_prefix: String,
+}
+
+impl RedisArgs {
+    pub async fn presence(&self) -> Result<RedisPresence, crate::config::ConfigError> {
+        RedisPresence::connect(&self.redis_url, &self.redis_key_prefix)
+            .await
+            .map_err(|e| crate::config::ConfigError::new("--redis-url", e.to_string()))
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisPresence {
     redis: ConnectionManager,

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use dataplane::admin::AdminArgs;
 use dataplane::director::DirectorArgs;
-use dataplane::inbox::{Inbox, PostgresInbox};
+use dataplane::inbox::{Inbox, PostgresArgs, PostgresInbox};
 use dataplane::log::{KafkaArgs, KafkaConfig, KafkaLog, Log};
 use dataplane::notification::{Notification, now_ms};
+use dataplane::presence::RedisArgs;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::value::RawValue;
@@ -62,9 +63,13 @@ impl TestDirector {
     pub fn run(&mut self) {
         let args = DirectorArgs {
             kafka_group: self.group.clone(),
-            postgres_url: self.db.url.clone(),
-            redis_url: testenv::redis_url(),
-            redis_key_prefix: format!("{}:", self.group),
+            postgres: PostgresArgs {
+                postgres_url: self.db.url.clone(),
+            },
+            redis: RedisArgs {
+                redis_url: testenv::redis_url(),
+                redis_key_prefix: format!("{}:", self.group),
+            },
             delivery_attempts: 2,
             retry_backoff_ms: 50,
             ack_timeout_secs: 2,
