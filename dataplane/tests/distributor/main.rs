@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::auth::jwt::{Claims, JwtVerifier, sign_with_secret};
+use dataplane::distributor::live::Live;
 use dataplane::distributor::{Distributor, router};
 use dataplane::inbox::{Inbox, Positioned, PostgresInbox};
 use dataplane::metrics::DistributorMetrics;
@@ -29,6 +30,8 @@ pub struct TestDistributor {
     pub db: TestDatabase,
     pub http: reqwest::Client,
     pub stop: CancellationToken,
+    /// Live delivery, as the director's forwarding stream drives it.
+    pub live: Arc<Live>,
 }
 
 impl TestDistributor {
@@ -43,6 +46,7 @@ impl TestDistributor {
             .expect("Redis");
         let id = testenv::unique_name("d");
         let stop = CancellationToken::new();
+        let live = Arc::new(Live::default());
         let distributor = Arc::new(Distributor {
             id: id.clone(),
             inbox: Arc::new(inbox.clone()),
@@ -51,7 +55,7 @@ impl TestDistributor {
             presence_ttl: Duration::from_secs(30),
             page_size: 2,
             metrics: DistributorMetrics::default(),
-            live: Default::default(),
+            live: live.clone(),
             connection_queue: 16,
             ack_timeout: Duration::from_secs(2),
             stop: stop.clone(),
@@ -67,6 +71,7 @@ impl TestDistributor {
                 .await
         });
         TestDistributor {
+            live,
             url,
             inbox,
             presence,

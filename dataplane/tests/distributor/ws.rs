@@ -116,3 +116,69 @@ async fn a_handshake_without_a_valid_token_is_refused_with_401() {
     }
     d.db.drop_database().await;
 }
+
+/// A client that falls behind: more live notifications than its queue holds
+/// (16 here) arrive at once. It gets what was queued, then an error frame and
+/// a close with code 4001; the deliveries it missed are reported not
+/// delivered, so the director stores them.
+#[tokio::test]
+async fn a_client_whose_queue_overflows_is_closed_as_slow() {
+    let d = TestDistributor::start().await;
+    let mut socket = connect(&d, "u").await;
+    testenv::wait_until(
+        "the connection is in presence",
+        Duration::from_secs(5),
+        async || d.is_present("u").await,
+    )
+    .await;
+
+    let deliveries: Vec<_> = (0..20u64)
+        .map(|i| {
+            let live = d.live.clone();
+            let envelope = dataplane::distributor::Envelope {
+                id: format!("n{i}"),
+                position: 100 + i,
+                kind: None,
+                payload: serde_json::value::RawValue::from_string("1".into()).expect("JSON"),
+                published_at_ms: 0,
+            };
+            tokio::spawn(async move { live.deliver("u", envelope, Duration::from_secs(1)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for delivery in deliveries {
+        outcomes.push(delivery.await.expect("a delivery"));
+    }
+    use dataplane::forward::Outcome;
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o == Outcome::NotConnected)
+            .count(),
+        4,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.iter().all(|o| *o != Outcome::Delivered),
+        "{outcomes:?}"
+    );
+
+    assert_eq!(
+        notification_ids(&mut socket, 16).await.len(),
+        16,
+        "what was queued is sent"
+    );
+    let error = next_frame(&mut socket).await;
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("error"), Some("slow_client"))
+    );
+    match tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a close within 5s")
+    {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4001),
+        other => panic!("expected a close frame, saw {other:?}"),
+    }
+    d.db.drop_database().await;
+}
