@@ -21,6 +21,30 @@ async fn connect(d: &TestDistributor, recipient: &str) -> Socket {
         .0
 }
 
+/// Connects and waits until the connection is in presence.
+async fn connect_present(d: &TestDistributor, recipient: &str) -> Socket {
+    let socket = connect(d, recipient).await;
+    let present = async || d.is_present(recipient).await;
+    testenv::wait_until(
+        "the connection is in presence",
+        Duration::from_secs(5),
+        present,
+    )
+    .await;
+    socket
+}
+
+/// The next message is a close frame with `code`.
+async fn expect_close(socket: &mut Socket, code: u16) {
+    match tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a close within 5s")
+    {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), code),
+        other => panic!("expected a close frame with {code}, saw {other:?}"),
+    }
+}
+
 async fn next_frame(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(Duration::from_secs(5), socket.next())
@@ -83,21 +107,9 @@ async fn the_inbox_arrives_in_order_and_an_ack_frame_removes_it() {
 #[tokio::test]
 async fn a_stopping_distributor_closes_its_connections_as_going_away() {
     let d = TestDistributor::start().await;
-    let mut socket = connect(&d, "u").await;
-    testenv::wait_until(
-        "the connection is in presence",
-        Duration::from_secs(5),
-        async || d.is_present("u").await,
-    )
-    .await;
+    let mut socket = connect_present(&d, "u").await;
     d.stop.cancel();
-    let close = tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .expect("a close within 5s");
-    match close {
-        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1001),
-        other => panic!("expected a close frame, saw {other:?}"),
-    }
+    expect_close(&mut socket, 1001).await;
     d.db.drop_database().await;
 }
 
@@ -124,13 +136,7 @@ async fn a_handshake_without_a_valid_token_is_refused_with_401() {
 #[tokio::test]
 async fn a_client_whose_queue_overflows_is_closed_as_slow() {
     let d = TestDistributor::start().await;
-    let mut socket = connect(&d, "u").await;
-    testenv::wait_until(
-        "the connection is in presence",
-        Duration::from_secs(5),
-        async || d.is_present("u").await,
-    )
-    .await;
+    let mut socket = connect_present(&d, "u").await;
 
     let deliveries: Vec<_> = (0..20u64)
         .map(|i| {
@@ -173,12 +179,6 @@ async fn a_client_whose_queue_overflows_is_closed_as_slow() {
         (error["type"].as_str(), error["code"].as_str()),
         (Some("error"), Some("slow_client"))
     );
-    match tokio::time::timeout(Duration::from_secs(5), socket.next())
-        .await
-        .expect("a close within 5s")
-    {
-        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4001),
-        other => panic!("expected a close frame, saw {other:?}"),
-    }
+    expect_close(&mut socket, 4001).await;
     d.db.drop_database().await;
 }
