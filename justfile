@@ -18,7 +18,7 @@ build:
     cargo build --workspace --all-targets
 
 # Install what the tests need, start the test servers and run every suite.
-test: tools env-up
+test: tools env-up browser
     #!/usr/bin/env bash
     set -euo pipefail
     eval "$({{env}} env)"
@@ -38,6 +38,10 @@ env-up:
 # Stop every test server.
 env-down:
     {{env}} down
+
+# Install what the browser test of the demo page needs (Debian's chromium, playwright-core), if missing.
+browser:
+    e2e/browser/setup
 
 # Install the Rust tools the suites use (cargo-nextest), if missing.
 tools:

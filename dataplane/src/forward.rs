@@ -5,12 +5,23 @@
 //! director → distributor: `{"items":[{"seq":1,"recipient":"u","envelope":{...}}]}`
 //! distributor → director: `{"outcomes":[{"seq":1,"outcome":"delivered"}]}`
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::distributor::Envelope;
 
 /// The path of the stream on a distributor's forward port.
 pub const PATH: &str = "/internal/v1/forward";
+
+/// Hands notifications to the distributors that hold their recipients'
+/// connections: over the stream to another process, or in process in
+/// standalone.
+#[async_trait]
+pub trait Forward: Send + Sync + 'static {
+    /// Hands `envelope` to `distributor`'s connections of `recipient` and
+    /// waits for the outcome.
+    async fn forward(&self, distributor: &str, recipient: &str, envelope: Envelope) -> Outcome;
+}
 
 /// How a forwarded notification ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

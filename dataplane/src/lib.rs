@@ -6,17 +6,19 @@
 //! - [`director`]: routes each notification read from the log; commits only
 //!   what is done.
 //! - [`log`]: the durable, ordered log between receivers and directors, behind
-//!   the [`log::Log`] trait (Kafka here).
+//!   the [`log::Log`] and [`log::LogReader`] traits (Kafka, or SQLite).
 //! - [`inbox`]: notifications waiting for their recipient, behind the
-//!   [`inbox::Inbox`] trait (Postgres here).
+//!   [`inbox::Inbox`] trait (Postgres, or SQLite).
 //! - [`presence`]: which distributors hold a recipient's connections, behind
-//!   the [`presence::Presence`] trait (Redis here).
+//!   the [`presence::Presence`] trait (Redis, or in process).
 //! - [`auth`]: publisher API keys and JWTs.
 //! - [`api_error`]: the error answers of the public API.
 //! - [`admin`], [`metrics`]: the admin port and what it reports.
 //! - [`distributor`]: clients' WebSocket and SSE connections, their inbox,
 //!   live delivery and acknowledgements.
 //! - [`forward`]: the stream from directors to distributors.
+//! - [`standalone`]: the whole service in one process, on SQLite and
+//!   in-process presence.
 //! - [`config`], [`retry`], [`serve`], [`shutdown`]: flags' errors, retrying
 //!   with backoff, serving the ports, and the signal to drain.
 
@@ -36,3 +38,4 @@ pub mod receiver;
 pub mod retry;
 pub mod serve;
 pub mod shutdown;
+pub mod standalone;

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use dataplane::director::DirectorArgs;
 use dataplane::distributor::DistributorArgs;
 use dataplane::receiver::ReceiverArgs;
+use dataplane::standalone::{StandaloneArgs, TokenArgs};
 
 /// The SaaSaparilla Notifications server.
 ///
@@ -29,6 +30,10 @@ enum LogFormat {
 
 #[derive(Subcommand, Debug)]
 enum Role {
+    /// The whole service in one process, on embedded storage in a data directory.
+    Standalone(StandaloneArgs),
+    /// Prints a client token (JWT) for a recipient, signed with the configured or the data directory's secret.
+    Token(TokenArgs),
     /// The publish API: accepts notifications and writes them to Kafka.
     Receiver(ReceiverArgs),
     /// Routes notifications from Kafka to connected clients (through the distributors) or their inboxes.
@@ -54,6 +59,11 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let result = match cli.role {
+        Role::Standalone(args) => args.run(dataplane::shutdown::signal()).await,
+        Role::Token(args) => args
+            .token()
+            .map(|token| println!("{token}"))
+            .map_err(Into::into),
         Role::Receiver(args) => args.run(dataplane::shutdown::signal()).await,
         Role::Director(args) => args.run(dataplane::shutdown::signal()).await,
         Role::Distributor(args) => args.run(dataplane::shutdown::signal()).await,

@@ -1,20 +1,18 @@
-//! The director's loop: read the topic as one consumer of the group, hand
-//! each notification to its recipient's lane, and commit each partition up to
-//! the last offset that is done.
+//! The director's loop: read the log as one reader of the group, hand each
+//! notification to its recipient's lane, and commit each partition up to the
+//! last offset that is done.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::task::JoinSet;
 
-use super::lag::LagContext;
 use super::lanes::Lanes;
 use super::offsets::PartitionOffsets;
 use super::route::{Outcome, Router};
 use crate::inbox::Positioned;
+use crate::log::LogReader;
 use crate::metrics::{DirectorMetrics, OutcomeLabels};
 use crate::notification::Notification;
 
@@ -27,8 +25,7 @@ struct Item {
 }
 
 pub struct Consume {
-    pub consumer: Arc<StreamConsumer<LagContext>>,
-    pub topic: String,
+    pub log: Arc<dyn LogReader>,
     pub router: Arc<Router>,
     pub metrics: DirectorMetrics,
     /// The most notifications held (being routed or waiting in a lane). When
@@ -58,11 +55,11 @@ impl Consume {
                         self.start(next, &mut running);
                     }
                 }
-                message = self.consumer.recv(), if lanes.len() < self.max_held => match message {
-                    Ok(message) => {
-                        let (partition, offset) = (message.partition(), message.offset());
+                record = self.log.next(), if lanes.len() < self.max_held => match record {
+                    Ok(record) => {
+                        let (partition, offset) = (record.partition, record.offset);
                         offsets.entry(partition).or_default().take(offset);
-                        match decode(message.payload()) {
+                        match serde_json::from_slice::<Notification>(&record.payload) {
                             Ok(notification) => {
                                 let recipient = notification.recipient.clone();
                                 let positioned = Positioned { position: offset as u64, notification };
@@ -80,11 +77,11 @@ impl Consume {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "reading from Kafka failed");
+                        tracing::warn!(error = %e, "reading from the log failed");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                 },
-                _ = commit.tick() => self.commit(&offsets, CommitMode::Async),
+                _ = commit.tick() => self.commit(&offsets, false).await,
             }
         }
 
@@ -109,7 +106,7 @@ impl Consume {
                 "drain timed out; the rest will be replayed"
             );
         }
-        self.commit(&offsets, CommitMode::Sync);
+        self.commit(&offsets, true).await;
     }
 
     fn start(&self, item: Item, running: &mut JoinSet<Done>) {
@@ -153,37 +150,21 @@ impl Consume {
         lanes.finish(&recipient)
     }
 
-    /// Commits the committable offset of every partition this consumer owns.
+    /// Commits the committable offset of every partition this reader owns.
     /// All of them, every time: a commit that failed is made again on the
     /// next tick.
-    fn commit(&self, offsets: &HashMap<i32, PartitionOffsets>, mode: CommitMode) {
-        let owned = match self.consumer.assignment() {
-            Ok(assignment) => assignment,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the consumer's assignment");
-                return;
-            }
-        };
-        let mut list = TopicPartitionList::new();
-        for (&partition, tracked) in offsets {
-            if owned.find_partition(&self.topic, partition).is_none() {
-                continue;
-            }
-            if let Some(offset) = tracked.committable() {
-                let _ = list.add_partition_offset(&self.topic, partition, Offset::Offset(offset));
-            }
-        }
-        if list.count() == 0 {
+    async fn commit(&self, offsets: &HashMap<i32, PartitionOffsets>, wait: bool) {
+        let committable: Vec<(i32, i64)> = offsets
+            .iter()
+            .filter_map(|(&partition, tracked)| Some((partition, tracked.committable()?)))
+            .collect();
+        if committable.is_empty() {
             return;
         }
-        if let Err(e) = self.consumer.commit(&list, mode) {
+        if let Err(e) = self.log.commit(&committable, wait).await {
             // A partition taken away by a rebalance refuses the commit; its
             // new owner replays from the last commit that succeeded.
             tracing::warn!(error = %e, "committing offsets failed");
         }
     }
-}
-
-fn decode(payload: Option<&[u8]>) -> Result<Notification, serde_json::Error> {
-    serde_json::from_slice(payload.unwrap_or_default())
 }

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::distributor::Envelope;
-use crate::forward::{self, Batch, Item, Outcome, Reports};
+use crate::forward::{self, Batch, Forward, Item, Outcome, Reports};
 use crate::presence::Presence;
 
 struct Request {
@@ -39,25 +40,6 @@ impl Forwarder {
         }
     }
 
-    /// Forwards `envelope` to `distributor` and waits for its outcome. A
-    /// distributor that cannot be reached counts as a timeout.
-    pub async fn forward(&self, distributor: &str, recipient: &str, envelope: Envelope) -> Outcome {
-        let (reply, outcome) = oneshot::channel();
-        let request = Request {
-            recipient: recipient.to_string(),
-            envelope,
-            reply,
-        };
-        if let Err(mpsc::error::SendError(request)) = self.link(distributor).send(request) {
-            // The link just ended; one more try on a new one.
-            let _ = self.link(distributor).send(request);
-        }
-        match tokio::time::timeout(self.timeout, outcome).await {
-            Ok(Ok(outcome)) => outcome,
-            _ => Outcome::TimedOut,
-        }
-    }
-
     fn link(&self, distributor: &str) -> mpsc::UnboundedSender<Request> {
         let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(link) = links.get(distributor).filter(|l| !l.is_closed()) {
@@ -72,6 +54,27 @@ impl Forwarder {
             requests,
         ));
         sender
+    }
+}
+
+#[async_trait]
+impl Forward for Forwarder {
+    /// A distributor that cannot be reached counts as a timeout.
+    async fn forward(&self, distributor: &str, recipient: &str, envelope: Envelope) -> Outcome {
+        let (reply, outcome) = oneshot::channel();
+        let request = Request {
+            recipient: recipient.to_string(),
+            envelope,
+            reply,
+        };
+        if let Err(mpsc::error::SendError(request)) = self.link(distributor).send(request) {
+            // The link just ended; one more try on a new one.
+            let _ = self.link(distributor).send(request);
+        }
+        match tokio::time::timeout(self.timeout, outcome).await {
+            Ok(Ok(outcome)) => outcome,
+            _ => Outcome::TimedOut,
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! The director (`notifd director`): reads the topic as one consumer group;
+//! The director (`notifd director`): reads the log as one consumer group;
 //! within a partition, each recipient's notifications are done strictly in
 //! offset order while different recipients proceed at once. Each is
 //! delivered live to its recipient's connected clients through the
@@ -13,13 +13,11 @@
 mod config;
 mod consume;
 mod forwarder;
-mod lag;
 mod lanes;
 mod offsets;
 mod route;
 
-pub use config::DirectorArgs;
+pub use config::{Backends, DirectorArgs, DirectorReadiness, RoutingArgs};
 pub use consume::Consume;
 pub use forwarder::Forwarder;
-pub use lag::LagContext;
 pub use route::{Outcome, Router};

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 
-use super::forwarder::Forwarder;
 use crate::distributor::Envelope;
-use crate::forward;
+use crate::forward::{self, Forward};
 use crate::inbox::{Inbox, Positioned};
 use crate::metrics::{DirectorMetrics, OutcomeLabels};
 use crate::notification::now_ms;
@@ -39,7 +38,8 @@ impl Outcome {
 pub struct Router {
     pub inbox: Arc<dyn Inbox>,
     pub presence: Arc<dyn Presence>,
-    pub forwarder: Forwarder,
+    /// Hands a notification to a distributor holding its recipient's connections.
+    pub forward: Arc<dyn Forward>,
     /// Live delivery attempts before a notification goes to the inbox.
     pub attempts: u32,
     /// Between live attempts.
@@ -109,7 +109,7 @@ impl Router {
         let envelope = Envelope::from(item);
         let forwards = distributors
             .iter()
-            .map(|d| self.forwarder.forward(d, recipient, envelope.clone()));
+            .map(|d| self.forward.forward(d, recipient, envelope.clone()));
         let outcomes = join_all(forwards).await;
         for outcome in &outcomes {
             let label = match outcome {

@@ -1,5 +1,6 @@
-//! `POST /v1/ack`: a client acknowledges notifications by id, and they leave
-//! its inbox. For SSE clients, and any client that prefers HTTP.
+//! `POST /v1/ack`: a client acknowledges notifications by id, live ones and
+//! those from its inbox alike. For SSE clients, and any client that prefers
+//! HTTP.
 
 use std::sync::Arc;
 
@@ -63,9 +64,7 @@ pub async fn acknowledge(
                 .at(format!("ids[{index}]")),
         );
     }
-    let acknowledged = distributor
-        .inbox
-        .acknowledge(&recipient, &ids)
+    let acknowledged = super::session::acknowledge(&distributor, &recipient, &ids)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "cannot acknowledge");

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
 
 use super::{Distributor, router};
 use crate::admin::{self, AdminArgs, Readiness};
 use crate::auth::config::JwtArgs;
+use crate::auth::jwt::JwtVerifier;
 use crate::config::ConfigError;
 use crate::inbox::{Inbox, PostgresArgs};
 use crate::metrics::DistributorMetrics;
@@ -27,18 +29,11 @@ pub struct DistributorArgs {
     /// port, in Kubernetes); defaults to --forward-addr.
     #[arg(long, env = "NOTIF_FORWARD_ADVERTISE_ADDR")]
     pub forward_advertise_addr: Option<String>,
-    /// Seconds a live notification waits for a client's acknowledgement.
-    #[arg(long, env = "NOTIF_ACK_TIMEOUT_SECS", default_value_t = 10)]
-    pub ack_timeout_secs: u64,
-    /// The most live notifications queued for one connection; a slower client is disconnected.
-    #[arg(long, env = "NOTIF_CONNECTION_QUEUE", default_value_t = 256)]
-    pub connection_queue: usize,
     /// This distributor's id in presence; the pod's name in Kubernetes.
     #[arg(long, env = "NOTIF_DISTRIBUTOR_ID")]
     pub distributor_id: Option<String>,
-    /// Seconds a connection stays in presence without a heartbeat.
-    #[arg(long, env = "NOTIF_PRESENCE_TTL_SECS", default_value_t = 30)]
-    pub presence_ttl_secs: u64,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
     #[command(flatten)]
     pub jwt: JwtArgs,
     #[command(flatten)]
@@ -49,19 +44,69 @@ pub struct DistributorArgs {
     pub admin: AdminArgs,
 }
 
-struct DistributorReadiness {
-    inbox: Arc<dyn Inbox>,
-    presence: Arc<dyn Presence>,
+/// How client connections are held, in the distributor and in standalone.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnectionArgs {
+    /// Seconds a live notification waits for a client's acknowledgement.
+    #[arg(long, env = "NOTIF_ACK_TIMEOUT_SECS", default_value_t = 10)]
+    pub ack_timeout_secs: u64,
+    /// The most live notifications queued for one connection; a slower client is disconnected.
+    #[arg(long, env = "NOTIF_CONNECTION_QUEUE", default_value_t = 256)]
+    pub connection_queue: usize,
+    /// Seconds a connection stays in presence without a heartbeat.
+    #[arg(long, env = "NOTIF_PRESENCE_TTL_SECS", default_value_t = 30)]
+    pub presence_ttl_secs: u64,
+}
+
+/// What a distributor works with, besides its flags.
+pub struct Parts {
+    pub id: String,
+    pub inbox: Arc<dyn Inbox>,
+    pub presence: Arc<dyn Presence>,
+    pub jwt: JwtVerifier,
+    pub metrics: DistributorMetrics,
+    pub stop: CancellationToken,
+}
+
+impl ConnectionArgs {
+    /// The distributor over `parts`, after checking the flags.
+    pub fn distributor(&self, parts: Parts) -> Result<Distributor, ConfigError> {
+        if self.presence_ttl_secs < 3 {
+            return Err(ConfigError::new(
+                "--presence-ttl-secs",
+                "must be at least 3",
+            ));
+        }
+        Ok(Distributor {
+            id: parts.id,
+            inbox: parts.inbox,
+            presence: parts.presence,
+            jwt: parts.jwt,
+            presence_ttl: Duration::from_secs(self.presence_ttl_secs),
+            page_size: 100,
+            metrics: parts.metrics,
+            live: Default::default(),
+            connection_queue: self.connection_queue.max(1),
+            ack_timeout: Duration::from_secs(self.ack_timeout_secs),
+            stop: parts.stop,
+        })
+    }
+}
+
+/// Ready while the inbox and presence are reachable.
+pub struct DistributorReadiness {
+    pub inbox: Arc<dyn Inbox>,
+    pub presence: Arc<dyn Presence>,
 }
 
 #[async_trait]
 impl Readiness for DistributorReadiness {
     async fn check(&self) -> Result<(), String> {
         if !self.inbox.is_reachable().await {
-            return Err("PostgreSQL is not reachable".into());
+            return Err("the inbox's database is not reachable".into());
         }
         if !self.presence.is_reachable().await {
-            return Err("Redis is not reachable".into());
+            return Err("presence is not reachable".into());
         }
         Ok(())
     }
@@ -75,29 +120,23 @@ impl DistributorArgs {
         let jwt = self.jwt.verifier()?.ok_or_else(|| {
             ConfigError::new("--jwt-secret", "clients cannot authenticate: give --jwt-secret, --jwt-secret-file or --jwt-public-key-file")
         })?;
-        if self.presence_ttl_secs < 3 {
-            return Err(ConfigError::new("--presence-ttl-secs", "must be at least 3").into());
-        }
         let inbox: Arc<dyn Inbox> = Arc::new(self.postgres.inbox()?);
         let presence: Arc<dyn Presence> = Arc::new(self.redis.presence().await?);
         let mut registry = Registry::default();
         let stop = crate::serve::cancel_on(shutdown);
-        let distributor = Arc::new(Distributor {
-            id: self
-                .distributor_id
-                .clone()
-                .unwrap_or_else(crate::notification::new_id),
-            inbox: inbox.clone(),
-            presence: presence.clone(),
-            jwt,
-            presence_ttl: Duration::from_secs(self.presence_ttl_secs),
-            page_size: 100,
-            metrics: DistributorMetrics::default().register(&mut registry),
-            live: Default::default(),
-            connection_queue: self.connection_queue.max(1),
-            ack_timeout: Duration::from_secs(self.ack_timeout_secs),
-            stop: stop.clone(),
-        });
+        let distributor = Arc::new(
+            self.connections.distributor(Parts {
+                id: self
+                    .distributor_id
+                    .clone()
+                    .unwrap_or_else(crate::notification::new_id),
+                inbox: inbox.clone(),
+                presence: presence.clone(),
+                jwt,
+                metrics: DistributorMetrics::default().register(&mut registry),
+                stop: stop.clone(),
+            })?,
+        );
         let public = crate::serve::bind("--http-addr", self.http_addr).await?;
         let forward = crate::serve::bind("--forward-addr", self.forward_addr).await?;
         let advertised = match &self.forward_advertise_addr {

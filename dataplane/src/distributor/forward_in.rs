@@ -1,9 +1,11 @@
 //! The distributor's end of the forwarding stream (on its internal forward
 //! port): each notification a director forwards is handed to the
-//! recipient's connections here, and its outcome reported back.
+//! recipient's connections here, and its outcome reported back. In one
+//! process (standalone), the director hands notifications over directly.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -13,8 +15,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::Distributor;
-use crate::forward::{self, Batch, Report, Reports};
+use super::{Distributor, Envelope};
+use crate::forward::{self, Batch, Forward, Outcome, Report, Reports};
 
 pub fn router(distributor: Arc<Distributor>) -> Router {
     Router::new()
@@ -81,4 +83,14 @@ async fn serve(socket: WebSocket, distributor: Arc<Distributor>) {
     // for as not delivered: it retries, or stores it.
     deliveries.abort_all();
     writer.abort();
+}
+
+/// In process, this distributor is the only one: `distributor` names it.
+#[async_trait]
+impl Forward for Distributor {
+    async fn forward(&self, _distributor: &str, recipient: &str, envelope: Envelope) -> Outcome {
+        self.live
+            .deliver(recipient, envelope, self.ack_timeout)
+            .await
+    }
 }

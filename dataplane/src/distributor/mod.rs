@@ -18,7 +18,7 @@ mod sse;
 mod token;
 mod ws;
 
-pub use config::DistributorArgs;
+pub use config::{ConnectionArgs, DistributorArgs, DistributorReadiness, Parts};
 pub use envelope::Envelope;
 pub use poll::PollResponse;
 

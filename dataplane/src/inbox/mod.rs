@@ -1,10 +1,13 @@
 //! The inbox: durable storage of notifications for recipients who were not
-//! connected (Postgres in the distributed service). Clients receive their
-//! inbox in position order on connect, and acknowledged rows are removed.
+//! connected: Postgres in the distributed service, SQLite in the standalone
+//! one. Clients receive their inbox in position order on connect, and
+//! acknowledged rows are removed.
 
 mod postgres;
+mod sqlite;
 
 pub use postgres::{PostgresArgs, PostgresInbox};
+pub use sqlite::SqliteInbox;
 
 use async_trait::async_trait;
 

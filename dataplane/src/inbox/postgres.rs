@@ -1,5 +1,5 @@
 //! The inbox on Postgres: one table, `inbox`, made by the migrations in
-//! `dataplane/migrations`.
+//! `dataplane/migrations/postgres`.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use sqlx::migrate::Migrator;
 use super::{Inbox, InboxError, Positioned};
 use crate::notification::Notification;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The inbox's database, as the roles' flags give it.
 #[derive(clap::Args, Debug, Clone)]

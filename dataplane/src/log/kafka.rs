@@ -23,7 +23,7 @@ pub struct KafkaConfig {
 }
 
 impl KafkaConfig {
-    fn client_config(&self) -> ClientConfig {
+    pub(super) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config.set("bootstrap.servers", &self.bootstrap_servers);
         for (key, value) in &self.properties {

@@ -1,9 +1,14 @@
-//! The durable, ordered log between receivers and directors (Kafka in the
-//! distributed service). A notification is accepted once the log has it.
+//! The durable, ordered log between receivers and directors: Kafka in the
+//! distributed service, SQLite in the standalone one. A notification is
+//! accepted once the log has it.
 
 mod kafka;
+mod kafka_reader;
+mod sqlite;
 
 pub use kafka::{KafkaArgs, KafkaConfig, KafkaLog};
+pub use kafka_reader::{KafkaReader, LagContext};
+pub use sqlite::SqliteLog;
 
 use async_trait::async_trait;
 
@@ -21,11 +26,41 @@ pub trait Log: Send + Sync + 'static {
     async fn is_reachable(&self) -> bool;
 }
 
+/// One record read from the log, with where it was read. One recipient's
+/// records are all in one partition, at growing offsets.
+#[derive(Debug)]
+pub struct Record {
+    pub partition: i32,
+    pub offset: i64,
+    pub payload: Vec<u8>,
+}
+
+/// The read side of the log, as the director uses it: one reader of the
+/// directors' group, owning some partitions (all of them, alone).
+#[async_trait]
+pub trait LogReader: Send + Sync + 'static {
+    /// The next record of the partitions this reader owns, waiting for one.
+    /// Cancel-safe: dropping the future loses no record.
+    async fn next(&self) -> Result<Record, LogError>;
+
+    /// Records that each partition is done up to the offset given (the next
+    /// one to read there), so that the group resumes from it. Partitions
+    /// this reader no longer owns are left out. `wait` waits for the log to
+    /// confirm it, for a last commit before stopping.
+    async fn commit(&self, offsets: &[(i32, i64)], wait: bool) -> Result<(), LogError>;
+
+    /// Whether the log is reachable now, for readiness.
+    async fn is_reachable(&self) -> bool;
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     /// The log did not acknowledge the write in time, or refused it.
     #[error("the log did not accept the write: {0}")]
     Unavailable(String),
+    /// Reading from the log, or committing to it, failed.
+    #[error("reading the log failed: {0}")]
+    Read(String),
     /// A notification could not be encoded (a bug, not bad input).
     #[error("cannot encode a notification: {0}")]
     Encode(#[from] serde_json::Error),

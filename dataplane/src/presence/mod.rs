@@ -1,10 +1,12 @@
-//! Presence: which distributors hold a live connection of a recipient (Redis
-//! in the distributed service). Entries expire unless the distributor's
+//! Presence: which distributors hold a live connection of a recipient: Redis
+//! in the distributed service, a map in the standalone one. Entries expire unless the distributor's
 //! heartbeat refreshes them, so a distributor that dies leaves no lasting
 //! trace and the director falls back to the inbox.
 
+mod memory;
 mod redis;
 
+pub use self::memory::MemoryPresence;
 pub use self::redis::{RedisArgs, RedisPresence};
 
 use std::time::Duration;

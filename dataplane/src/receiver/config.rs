@@ -9,6 +9,7 @@ use prometheus_client::registry::Registry;
 use super::{Receiver, request::Limits, router};
 use crate::admin::{self, AdminArgs, Readiness};
 use crate::auth::config::{JwtArgs, PublisherAuthArgs};
+use crate::auth::publisher::PublisherAuth;
 use crate::config::ConfigError;
 use crate::log::{KafkaArgs, KafkaLog, Log};
 use crate::metrics::ReceiverMetrics;
@@ -18,6 +19,21 @@ pub struct ReceiverArgs {
     /// Address of the publish API.
     #[arg(long, env = "NOTIF_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub auth: PublisherAuthArgs,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    #[command(flatten)]
+    pub admin: AdminArgs,
+}
+
+/// What a publish request may hold, in the receiver and in standalone.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LimitArgs {
     /// The most notifications in one batch.
     #[arg(long, env = "NOTIF_MAX_BATCH", default_value_t = 1000)]
     pub max_batch: usize,
@@ -30,24 +46,42 @@ pub struct ReceiverArgs {
     /// The longest ttl a publisher may set, in seconds.
     #[arg(long, env = "NOTIF_MAX_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub max_ttl_secs: u64,
-    #[command(flatten)]
-    pub kafka: KafkaArgs,
-    #[command(flatten)]
-    pub auth: PublisherAuthArgs,
-    #[command(flatten)]
-    pub jwt: JwtArgs,
-    #[command(flatten)]
-    pub admin: AdminArgs,
 }
 
-struct LogReadiness(Arc<dyn Log>);
+impl LimitArgs {
+    /// The receiver writing to `log`, after checking the flags.
+    pub fn receiver(
+        &self,
+        log: Arc<dyn Log>,
+        auth: PublisherAuth,
+        metrics: ReceiverMetrics,
+    ) -> Result<Receiver, ConfigError> {
+        if self.max_batch == 0 {
+            return Err(ConfigError::new("--max-batch", "must be at least 1"));
+        }
+        Ok(Receiver {
+            log,
+            auth,
+            limits: Limits {
+                max_batch: self.max_batch,
+                max_payload_bytes: self.max_payload_bytes,
+                max_ttl_secs: self.max_ttl_secs,
+            },
+            max_body_bytes: self.max_body_bytes,
+            metrics,
+        })
+    }
+}
+
+/// Ready while the log is reachable.
+pub struct LogReadiness(pub Arc<dyn Log>);
 
 #[async_trait]
 impl Readiness for LogReadiness {
     async fn check(&self) -> Result<(), String> {
         match self.0.is_reachable().await {
             true => Ok(()),
-            false => Err("Kafka is not reachable".into()),
+            false => Err("the log is not reachable".into()),
         }
     }
 }
@@ -59,9 +93,6 @@ impl ReceiverArgs {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        if self.max_batch == 0 {
-            return Err(ConfigError::new("--max-batch", "must be at least 1").into());
-        }
         let auth = self.auth.load(self.jwt.verifier()?)?;
         let log: Arc<dyn Log> = Arc::new(KafkaLog::new(&self.kafka.config()).map_err(|e| {
             ConfigError::new(
@@ -71,17 +102,7 @@ impl ReceiverArgs {
         })?);
         let mut registry = Registry::default();
         let metrics = ReceiverMetrics::default().register(&mut registry);
-        let receiver = Arc::new(Receiver {
-            log: log.clone(),
-            auth,
-            limits: Limits {
-                max_batch: self.max_batch,
-                max_payload_bytes: self.max_payload_bytes,
-                max_ttl_secs: self.max_ttl_secs,
-            },
-            max_body_bytes: self.max_body_bytes,
-            metrics,
-        });
+        let receiver = Arc::new(self.limits.receiver(log.clone(), auth, metrics)?);
 
         let public = crate::serve::bind("--http-addr", self.http_addr).await?;
         let admin = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;

@@ -9,7 +9,7 @@ mod routing;
 use std::time::Duration;
 
 use dataplane::admin::AdminArgs;
-use dataplane::director::DirectorArgs;
+use dataplane::director::{DirectorArgs, RoutingArgs};
 use dataplane::inbox::{Inbox, PostgresArgs, PostgresInbox};
 use dataplane::log::{KafkaArgs, KafkaConfig, KafkaLog, Log};
 use dataplane::notification::{Notification, now_ms};
@@ -70,11 +70,13 @@ impl TestDirector {
                 redis_url: testenv::redis_url(),
                 redis_key_prefix: format!("{}:", self.group),
             },
-            delivery_attempts: 2,
-            retry_backoff_ms: 50,
             ack_timeout_secs: 2,
-            max_held: 100,
-            drain_timeout_secs: 5,
+            routing: RoutingArgs {
+                delivery_attempts: 2,
+                retry_backoff_ms: 50,
+                max_held: 100,
+                drain_timeout_secs: 5,
+            },
             kafka: KafkaArgs {
                 kafka_bootstrap_servers: testenv::kafka_bootstrap(),
                 kafka_topic: self.topic.clone(),

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use dataplane::inbox::Inbox;
 use reqwest::StatusCode;
 use testenv::control::{self, Server};
 
@@ -13,7 +12,7 @@ use crate::Service;
 /// back, everything accepted arrives, in order.
 #[tokio::test]
 async fn while_redis_is_stopped_delivery_waits_and_nothing_is_lost() {
-    let service = Service::start().await;
+    let service = Service::distributed().await;
     control::stop(Server::Redis).await;
     let batch: Vec<(&str, String)> = (0..5).map(|i| ("frank", format!("f{i}"))).collect();
     assert_eq!(
@@ -38,5 +37,5 @@ async fn while_redis_is_stopped_delivery_waits_and_nothing_is_lost() {
         service.receive_ws("frank", 5).await,
         ["f0", "f1", "f2", "f3", "f4"]
     );
-    service.db.drop_database().await;
+    service.finish().await;
 }

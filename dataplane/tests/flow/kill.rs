@@ -1,4 +1,4 @@
-//! Each role killed with SIGKILL while notifications flow, then started
+//! Each process killed with SIGKILL while notifications flow, then started
 //! again: every id that got a 202 arrives, in per-recipient order.
 
 use reqwest::StatusCode;
@@ -14,10 +14,10 @@ async fn publish_through_a_crash(service: &mut Service, victim: &str) -> Vec<Vec
     let mut accepted = vec![Vec::new(); RECIPIENTS.len()];
     for round in 0..10 {
         if round == 3 {
-            role(service, victim).kill();
+            service.role_mut(victim).kill();
         }
         if round == 6 {
-            role(service, victim).start().await;
+            service.role_mut(victim).start().await;
         }
         let batch: Vec<(&str, String)> = RECIPIENTS
             .iter()
@@ -33,16 +33,7 @@ async fn publish_through_a_crash(service: &mut Service, victim: &str) -> Vec<Vec
     accepted
 }
 
-fn role<'a>(service: &'a mut Service, name: &str) -> &'a mut crate::Role {
-    match name {
-        "receiver" => &mut service.receiver,
-        "director" => &mut service.director,
-        _ => &mut service.distributor,
-    }
-}
-
-async fn every_accepted_id_arrives_in_order_after_killing(victim: &str) {
-    let mut service = Service::start().await;
+async fn every_accepted_id_arrives_in_order_after_killing(mut service: Service, victim: &str) {
     let accepted = publish_through_a_crash(&mut service, victim).await;
     for (recipient, ids) in RECIPIENTS.iter().zip(&accepted) {
         assert!(
@@ -56,20 +47,29 @@ async fn every_accepted_id_arrives_in_order_after_killing(victim: &str) {
             "{victim} killed: {recipient} gets every accepted id, in order, once"
         );
     }
-    service.db.drop_database().await;
+    service.finish().await;
 }
 
 #[tokio::test]
 async fn killing_the_receiver_loses_nothing_accepted() {
-    every_accepted_id_arrives_in_order_after_killing("receiver").await;
+    every_accepted_id_arrives_in_order_after_killing(Service::distributed().await, "receiver")
+        .await;
 }
 
 #[tokio::test]
 async fn killing_the_director_loses_nothing_accepted() {
-    every_accepted_id_arrives_in_order_after_killing("director").await;
+    every_accepted_id_arrives_in_order_after_killing(Service::distributed().await, "director")
+        .await;
 }
 
 #[tokio::test]
 async fn killing_the_distributor_loses_nothing_accepted() {
-    every_accepted_id_arrives_in_order_after_killing("distributor").await;
+    every_accepted_id_arrives_in_order_after_killing(Service::distributed().await, "distributor")
+        .await;
+}
+
+#[tokio::test]
+async fn killing_standalone_loses_nothing_accepted() {
+    every_accepted_id_arrives_in_order_after_killing(Service::standalone().await, "standalone")
+        .await;
 }

@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use dataplane::inbox::Inbox;
 use dataplane::notification::now_ms;
 use reqwest::StatusCode;
 
-use crate::{Service, WsClient};
+use crate::{Service, WsClient, on_both};
 
 async fn publish(service: &Service, recipient: &str, ids: &[&str]) {
     let batch: Vec<(&str, String)> = ids.iter().map(|id| (recipient, id.to_string())).collect();
@@ -17,9 +16,9 @@ async fn publish(service: &Service, recipient: &str, ids: &[&str]) {
     );
 }
 
-#[tokio::test]
-async fn a_connected_client_receives_live_in_order_after_its_inbox() {
-    let service = Service::start().await;
+on_both!(a_connected_client_receives_live_in_order_after_its_inbox);
+
+async fn a_connected_client_receives_live_in_order_after_its_inbox(service: Service) {
     publish(&service, "carol", &["stored-1", "stored-2"]).await;
     service.wait_for_inbox("carol", 2).await;
 
@@ -52,12 +51,12 @@ async fn a_connected_client_receives_live_in_order_after_its_inbox() {
         held.is_empty(),
         "acknowledged: nothing left in the inbox: {held:?}"
     );
-    service.db.drop_database().await;
+    service.finish().await;
 }
 
-#[tokio::test]
-async fn what_a_connected_client_does_not_acknowledge_is_stored_and_comes_again() {
-    let service = Service::start().await;
+on_both!(what_a_connected_client_does_not_acknowledge_is_stored_and_comes_again);
+
+async fn what_a_connected_client_does_not_acknowledge_is_stored_and_comes_again(service: Service) {
     let mut silent = WsClient::connect(&service, "dave").await;
     publish(&service, "dave", &["n1"]).await;
     assert_eq!(silent.ids(1).await, ["n1"], "sent live");
@@ -85,17 +84,19 @@ async fn what_a_connected_client_does_not_acknowledge_is_stored_and_comes_again(
         .await
         .expect("the inbox");
     assert!(held.is_empty(), "its acknowledgement removes it");
-    service.db.drop_database().await;
+    service.finish().await;
 }
 
-#[tokio::test]
-async fn a_waiting_poll_receives_a_live_notification_and_the_next_poll_acknowledges_it() {
-    let service = Service::start().await;
+on_both!(a_waiting_poll_receives_a_live_notification_and_the_next_poll_acknowledges_it);
+
+async fn a_waiting_poll_receives_a_live_notification_and_the_next_poll_acknowledges_it(
+    service: Service,
+) {
     let url = |query: &str| {
         let token = crate::token("erin");
         format!(
             "http://127.0.0.1:{}/v1/connect/poll?token={token}&{query}",
-            service.distributor.http
+            service.role("distributor").http
         )
     };
     let waiting = service.http.get(url("wait=20")).send();
@@ -124,10 +125,47 @@ async fn a_waiting_poll_receives_a_live_notification_and_the_next_poll_acknowled
         "the live delivery is acknowledged",
         Duration::from_secs(10),
         async || {
-            let metrics = service.metrics(&service.director).await;
+            let metrics = service.metrics("director").await;
             metrics.contains(r#"notif_director_notifications_total{outcome="delivered"} 1"#)
         },
     )
     .await;
-    service.db.drop_database().await;
+    service.finish().await;
+}
+
+on_both!(an_sse_clients_live_notification_acknowledged_over_http_is_delivered);
+
+async fn an_sse_clients_live_notification_acknowledged_over_http_is_delivered(service: Service) {
+    let url = format!(
+        "http://127.0.0.1:{}/v1/connect/sse?token={}",
+        service.role("distributor").http,
+        crate::token("grace")
+    );
+    let mut events = service.http.get(url).send().await.expect("the stream");
+    assert_eq!(events.status(), StatusCode::OK);
+    // The stream is open (its headers came): the connection is registered.
+    publish(&service, "grace", &["sse-live-1"]).await;
+    let mut text = String::new();
+    while !text.contains("sse-live-1") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .expect("the notification within 10s")
+            .expect("the stream")
+            .expect("not ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    service
+        .acknowledge("grace", &["sse-live-1".to_string()])
+        .await;
+    testenv::wait_until(
+        "the live delivery counts as delivered",
+        Duration::from_secs(10),
+        async || {
+            let metrics = service.metrics("director").await;
+            metrics.contains(r#"notif_director_notifications_total{outcome="delivered"} 1"#)
+        },
+    )
+    .await;
+    drop(events);
+    service.finish().await;
 }

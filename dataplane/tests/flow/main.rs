@@ -1,22 +1,47 @@
-//! The three roles as processes (`notifd receiver`, `director`,
-//! `distributor`) on the real Kafka, Postgres and Redis: a notification
-//! published over HTTP reaches its recipient's client, in order, and
-//! survives any role being killed.
+//! The service as processes, deployed both ways: the three roles
+//! (`notifd receiver`, `director`, `distributor`) on the real Kafka,
+//! Postgres and Redis, and `notifd standalone` on its data directory. The
+//! same scenarios run against both (`on_both!`): a notification published
+//! over HTTP reaches its recipient's client, in order, and survives any
+//! process being killed.
 
 mod exclusive;
 mod kill;
 mod live;
 mod offline;
+mod standalone;
 
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::auth::api_keys::ApiKeys;
 use dataplane::auth::jwt::{Claims, sign_with_secret};
-use dataplane::inbox::{Inbox, PostgresInbox};
+use dataplane::inbox::{Inbox, PostgresInbox, SqliteInbox};
 use dataplane::notification::now_ms;
 use reqwest::StatusCode;
 use testenv::TestDatabase;
+
+/// Runs the scenario `fn $name(Service)` against each deployment, as the
+/// tests `$name::distributed` and `$name::standalone`.
+#[macro_export]
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn distributed() {
+                super::$name($crate::Service::distributed().await).await;
+            }
+
+            #[tokio::test]
+            async fn standalone() {
+                super::$name($crate::Service::standalone().await).await;
+            }
+        }
+    };
+}
 
 const NOTIFD: &str = env!("CARGO_BIN_EXE_notifd");
 pub const API_KEY: &str = "flow-publisher-key";
@@ -31,16 +56,18 @@ fn free_port() -> u16 {
 
 /// One `notifd` process; killed when dropped.
 pub struct Role {
-    name: &'static str,
+    pub name: &'static str,
     args: Vec<String>,
     env: Vec<(&'static str, String)>,
     child: Option<Child>,
     pub http: u16,
     pub admin: u16,
+    /// Where its standard output goes.
+    stdout: PathBuf,
 }
 
 impl Role {
-    fn new(name: &'static str, env: Vec<(&'static str, String)>) -> Role {
+    pub fn new(name: &'static str, env: Vec<(&'static str, String)>) -> Role {
         Role {
             name,
             args: vec![name.to_string()],
@@ -48,7 +75,19 @@ impl Role {
             child: None,
             http: free_port(),
             admin: free_port(),
+            stdout: std::env::temp_dir().join(testenv::unique_name("notifd-stdout")),
         }
+    }
+
+    /// Adds environment variables for the next start.
+    pub fn with_env(mut self, env: Vec<(&'static str, String)>) -> Role {
+        self.env.extend(env);
+        self
+    }
+
+    /// What it printed to standard output.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
     /// Starts the process and waits until its /readyz says ready.
@@ -60,7 +99,7 @@ impl Role {
             .env("NOTIF_HTTP_ADDR", format!("127.0.0.1:{}", self.http))
             .env("NOTIF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin))
             .env("NOTIF_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&self.stdout).expect("a file for its output"))
             .stderr(Stdio::inherit());
         self.child = Some(command.spawn().expect("notifd starts"));
         let (client, readyz) = (
@@ -81,6 +120,19 @@ impl Role {
         .await;
     }
 
+    /// SIGTERM, and waits for it to exit; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let signalled = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success(), "SIGTERM sent");
+        child.wait().expect("it exits").success()
+    }
+
     /// SIGKILL: a crash, nothing flushed or committed.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -93,21 +145,27 @@ impl Role {
 impl Drop for Role {
     fn drop(&mut self) {
         self.kill();
+        let _ = std::fs::remove_file(&self.stdout);
     }
 }
 
-/// The whole message path on a topic, database and key prefix of its own.
+/// The whole message path, on servers or a data directory of its own.
 pub struct Service {
-    pub receiver: Role,
-    pub director: Role,
-    pub distributor: Role,
-    pub inbox: PostgresInbox,
-    pub db: TestDatabase,
+    /// The processes: receiver, director and distributor, or standalone.
+    pub roles: Vec<Role>,
+    pub inbox: Arc<dyn Inbox>,
+    storage: Storage,
     pub http: reqwest::Client,
 }
 
+/// What a service keeps its data in, removed by [`Service::finish`].
+enum Storage {
+    Database(TestDatabase),
+    DataDir(PathBuf),
+}
+
 impl Service {
-    pub async fn start() -> Service {
+    pub async fn distributed() -> Service {
         let topic = testenv::kafka::create_topic("flow", 3).await;
         let db = TestDatabase::create("flow").await;
         let kafka = vec![
@@ -146,12 +204,86 @@ impl Service {
         tokio::join!(receiver.start(), distributor.start());
         let pool = db.pool().await;
         Service {
-            receiver,
-            director,
-            distributor,
-            inbox: PostgresInbox::new(pool),
-            db,
+            roles: vec![receiver, director, distributor],
+            inbox: Arc::new(PostgresInbox::new(pool)),
+            storage: Storage::Database(db),
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// `notifd standalone` with the same credentials and timings.
+    pub async fn standalone() -> Service {
+        let data_dir = std::env::temp_dir().join(testenv::unique_name("standalone"));
+        let credentials = vec![
+            ("NOTIF_API_KEY_HASHES", ApiKeys::hash(API_KEY)),
+            ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
+        ];
+        Service::standalone_on(&data_dir, credentials).await
+    }
+
+    /// `notifd standalone` on `data_dir` with `env` (credentials, say).
+    pub async fn standalone_on(
+        data_dir: &std::path::Path,
+        env: Vec<(&'static str, String)>,
+    ) -> Service {
+        let data_dir = data_dir.to_path_buf();
+        let mut process = Role::new(
+            "standalone",
+            vec![
+                ("NOTIF_DATA_DIR", data_dir.display().to_string()),
+                ("NOTIF_ACK_TIMEOUT_SECS", "2".to_string()),
+                ("NOTIF_RETRY_BACKOFF_MS", "50".to_string()),
+            ],
+        )
+        .with_env(env);
+        process.start().await;
+        Service {
+            roles: vec![process],
+            inbox: Arc::new(SqliteInbox::new(open_database(&data_dir).await)),
+            storage: Storage::DataDir(data_dir),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The process that plays `role`: itself, or the standalone process.
+    pub fn role(&self, role: &str) -> &Role {
+        let index = self.role_index(role);
+        &self.roles[index]
+    }
+
+    pub fn role_mut(&mut self, role: &str) -> &mut Role {
+        let index = self.role_index(role);
+        &mut self.roles[index]
+    }
+
+    fn role_index(&self, role: &str) -> usize {
+        self.roles
+            .iter()
+            .position(|r| r.name == role || r.name == "standalone")
+            .unwrap_or_else(|| panic!("no process plays the {role}"))
+    }
+
+    pub fn is_standalone(&self) -> bool {
+        matches!(self.storage, Storage::DataDir(_))
+    }
+
+    /// The standalone service's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        match &self.storage {
+            Storage::DataDir(path) => path,
+            Storage::Database(_) => panic!("a distributed service has no data directory"),
+        }
+    }
+
+    /// Removes what the service stored.
+    pub async fn finish(self) {
+        let Service { roles, storage, .. } = self;
+        drop(roles); // Killed, so that nothing holds the storage.
+        match storage {
+            Storage::Database(db) => db.drop_database().await,
+            Storage::DataDir(path) => {
+                let _ = std::fs::remove_dir_all(&path);
+            }
         }
     }
 
@@ -165,7 +297,7 @@ impl Service {
             .http
             .post(format!(
                 "http://127.0.0.1:{}/v1/notifications",
-                self.receiver.http
+                self.role("receiver").http
             ))
             .bearer_auth(API_KEY)
             .json(&serde_json::json!({ "notifications": notifications }))
@@ -197,7 +329,7 @@ impl Service {
         use tokio_tungstenite::tungstenite::Message;
         let url = format!(
             "ws://127.0.0.1:{}/v1/connect/ws?token={}",
-            self.distributor.http,
+            self.role("distributor").http,
             token(recipient)
         );
         let (mut socket, _) = tokio_tungstenite::connect_async(url)
@@ -218,9 +350,9 @@ impl Service {
         ids
     }
 
-    /// A role's metrics, as its admin port serves them.
-    pub async fn metrics(&self, role: &Role) -> String {
-        let url = format!("http://127.0.0.1:{}/metrics", role.admin);
+    /// The metrics of the process playing `role`, as its admin port serves them.
+    pub async fn metrics(&self, role: &str) -> String {
+        let url = format!("http://127.0.0.1:{}/metrics", self.role(role).admin);
         self.http
             .get(url)
             .send()
@@ -234,14 +366,34 @@ impl Service {
     pub async fn acknowledge(&self, recipient: &str, ids: &[String]) {
         let response = self
             .http
-            .post(format!("http://127.0.0.1:{}/v1/ack", self.distributor.http))
+            .post(format!(
+                "http://127.0.0.1:{}/v1/ack",
+                self.role("distributor").http
+            ))
             .bearer_auth(token(recipient))
             .json(&serde_json::json!({ "ids": ids }))
             .send()
             .await
             .expect("ack");
         assert_eq!(response.status(), StatusCode::OK);
+        let answer: serde_json::Value = response.json().await.expect("JSON");
+        assert_eq!(
+            answer,
+            serde_json::json!({"acknowledged": ids, "unknown": []}),
+            "each id was held for {recipient}"
+        );
     }
+}
+
+/// The standalone data directory's database, as the process made it.
+async fn open_database(data_dir: &std::path::Path) -> sqlx::SqlitePool {
+    let options =
+        sqlx::sqlite::SqliteConnectOptions::new().filename(data_dir.join("notifd.sqlite"));
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .expect("the standalone database")
 }
 
 pub fn token(recipient: &str) -> String {
@@ -266,7 +418,7 @@ impl WsClient {
     pub async fn connect(service: &Service, recipient: &str) -> WsClient {
         let url = format!(
             "ws://127.0.0.1:{}/v1/connect/ws?token={}",
-            service.distributor.http,
+            service.role("distributor").http,
             token(recipient)
         );
         let (socket, _) = tokio_tungstenite::connect_async(url)

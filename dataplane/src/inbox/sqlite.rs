@@ -1,0 +1,151 @@
+//! The inbox on SQLite, for the standalone service: the `inbox` table of
+//! `dataplane/migrations/sqlite`, with the same rules as on PostgreSQL.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use sqlx::SqlitePool;
+
+use super::{Inbox, InboxError, Positioned};
+use crate::notification::{Notification, now_ms};
+
+#[derive(Clone)]
+pub struct SqliteInbox {
+    pool: SqlitePool,
+}
+
+impl SqliteInbox {
+    /// The inbox in `pool`'s database, which must be migrated.
+    pub fn new(pool: SqlitePool) -> Self {
+        SqliteInbox { pool }
+    }
+}
+
+type Row = (i64, String, Option<String>, String, i64, Option<i64>);
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// Ids as one JSON array, for `IN (SELECT value FROM json_each(?))`.
+fn id_list(ids: &[String]) -> Result<String, serde_json::Error> {
+    serde_json::to_string(ids)
+}
+
+#[async_trait]
+impl Inbox for SqliteInbox {
+    async fn store(&self, batch: &[Positioned]) -> Result<(), InboxError> {
+        let stored_at = to_i64(now_ms());
+        let mut transaction = self.pool.begin().await?;
+        for Positioned {
+            position,
+            notification: n,
+        } in batch
+        {
+            sqlx::query(
+                "INSERT INTO inbox (recipient, position, id, kind, payload, published_at_ms, expires_at_ms, stored_at_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&n.recipient)
+            .bind(to_i64(*position))
+            .bind(&n.id)
+            .bind(n.kind.as_deref())
+            .bind(n.payload.get())
+            .bind(to_i64(n.published_at_ms))
+            .bind(n.expires_at_ms.map(to_i64))
+            .bind(stored_at)
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn pending(
+        &self,
+        recipient: &str,
+        after: Option<u64>,
+        limit: u32,
+        now_ms: u64,
+    ) -> Result<Vec<Positioned>, InboxError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT position, id, kind, payload, published_at_ms, expires_at_ms
+             FROM inbox
+             WHERE recipient = ? AND position > ? AND (expires_at_ms IS NULL OR expires_at_ms > ?)
+             ORDER BY position
+             LIMIT ?",
+        )
+        .bind(recipient)
+        .bind(after.map(to_i64).unwrap_or(-1))
+        .bind(to_i64(now_ms))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(position, id, kind, payload, published_at_ms, expires_at_ms)| {
+                    Ok(Positioned {
+                        position: position as u64,
+                        notification: Notification {
+                            id,
+                            recipient: recipient.to_string(),
+                            payload: RawValue::from_string(payload)?,
+                            kind,
+                            published_at_ms: published_at_ms as u64,
+                            expires_at_ms: expires_at_ms.map(|e| e as u64),
+                        },
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn acknowledge(
+        &self,
+        recipient: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, InboxError> {
+        let removed: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM inbox
+             WHERE recipient = ? AND id IN (SELECT value FROM json_each(?))
+             RETURNING id",
+        )
+        .bind(recipient)
+        .bind(id_list(ids)?)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(removed)
+    }
+
+    async fn acknowledge_through(
+        &self,
+        recipient: &str,
+        position: u64,
+    ) -> Result<Vec<String>, InboxError> {
+        let removed: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM inbox WHERE recipient = ? AND position <= ? RETURNING id",
+        )
+        .bind(recipient)
+        .bind(to_i64(position))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(removed)
+    }
+
+    async fn purge(&self, now_ms: u64, retention: Duration) -> Result<u64, InboxError> {
+        let stored_before =
+            now_ms.saturating_sub(u64::try_from(retention.as_millis()).unwrap_or(u64::MAX));
+        let result = sqlx::query("DELETE FROM inbox WHERE expires_at_ms <= ? OR stored_at_ms < ?")
+            .bind(to_i64(now_ms))
+            .bind(to_i64(stored_before))
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    async fn is_reachable(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}

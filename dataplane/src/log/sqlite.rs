@@ -1,0 +1,186 @@
+//! The log on SQLite, for the standalone service: one table in which a row's
+//! `seq` is its offset, in one partition (0). Appends from every request are
+//! written together by one writer task, one transaction (one fsync) per
+//! group, so concurrent publishes share the cost of durability.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::SqlitePool;
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+
+use super::{Log, LogError, LogReader, Record};
+use crate::notification::Notification;
+
+/// The only partition.
+const PARTITION: i32 = 0;
+/// Rows read at a time.
+const PAGE: i64 = 512;
+
+struct Append {
+    records: Vec<Vec<u8>>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+pub struct SqliteLog {
+    pool: SqlitePool,
+    appends: mpsc::Sender<Append>,
+    /// Told after each write, to wake the reader.
+    appended: Arc<Notify>,
+    reading: Mutex<Reading>,
+    /// The last offset committed, so that an unchanged one is not written again.
+    committed: std::sync::Mutex<i64>,
+}
+
+/// The reader's place: the next offset to read, and rows read but not yet
+/// handed out.
+struct Reading {
+    next: i64,
+    buffer: VecDeque<Record>,
+}
+
+impl SqliteLog {
+    /// The log in `pool`'s database (migrated), read from where the last
+    /// commit left it.
+    pub async fn open(pool: SqlitePool) -> Result<Self, sqlx::Error> {
+        let committed: Option<i64> =
+            sqlx::query_scalar("SELECT next_seq FROM log_committed WHERE partition = ?")
+                .bind(PARTITION)
+                .fetch_optional(&pool)
+                .await?;
+        let (appends, queue) = mpsc::channel(1024);
+        let appended = Arc::new(Notify::new());
+        tokio::spawn(write(pool.clone(), queue, appended.clone()));
+        Ok(SqliteLog {
+            pool,
+            appends,
+            appended,
+            reading: Mutex::new(Reading {
+                next: committed.unwrap_or(0),
+                buffer: VecDeque::new(),
+            }),
+            committed: std::sync::Mutex::new(committed.unwrap_or(0)),
+        })
+    }
+}
+
+/// The writer task: takes every append waiting, writes them in one
+/// transaction, and answers each.
+async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, appended: Arc<Notify>) {
+    let mut group = Vec::new();
+    while queue.recv_many(&mut group, 256).await > 0 {
+        let result = insert(&pool, &group).await.map_err(|e| e.to_string());
+        if result.is_ok() {
+            appended.notify_one();
+        }
+        for append in group.drain(..) {
+            let _ = append.done.send(result.clone());
+        }
+    }
+}
+
+async fn insert(pool: &SqlitePool, group: &[Append]) -> Result<(), sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    for record in group.iter().flat_map(|a| &a.records) {
+        sqlx::query("INSERT INTO log (record) VALUES (?)")
+            .bind(record)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    transaction.commit().await
+}
+
+#[async_trait]
+impl Log for SqliteLog {
+    async fn append(&self, batch: &[Notification]) -> Result<(), LogError> {
+        let records = batch
+            .iter()
+            .map(serde_json::to_vec)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (done, written) = oneshot::channel();
+        self.appends
+            .send(Append { records, done })
+            .await
+            .map_err(|_| LogError::Unavailable("the log's writer stopped".into()))?;
+        written
+            .await
+            .map_err(|_| LogError::Unavailable("the log's writer stopped".into()))?
+            .map_err(LogError::Unavailable)
+    }
+
+    async fn is_reachable(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+#[async_trait]
+impl LogReader for SqliteLog {
+    async fn next(&self) -> Result<Record, LogError> {
+        let mut reading = self.reading.lock().await;
+        loop {
+            if let Some(record) = reading.buffer.pop_front() {
+                return Ok(record);
+            }
+            // Asked for before reading, so that a write in between still wakes us.
+            let woken = self.appended.notified();
+            let rows: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT seq, record FROM log WHERE seq >= ? ORDER BY seq LIMIT ?")
+                    .bind(reading.next)
+                    .bind(PAGE)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| LogError::Read(e.to_string()))?;
+            match rows.last() {
+                Some(&(last, _)) => reading.next = last + 1,
+                // The notification wakes the reader; the timeout is a fallback.
+                None => {
+                    let _ = tokio::time::timeout(Duration::from_secs(1), woken).await;
+                }
+            }
+            reading
+                .buffer
+                .extend(rows.into_iter().map(|(seq, payload)| Record {
+                    partition: PARTITION,
+                    offset: seq,
+                    payload,
+                }));
+        }
+    }
+
+    async fn commit(&self, offsets: &[(i32, i64)], _wait: bool) -> Result<(), LogError> {
+        let Some(&(_, next)) = offsets.iter().find(|(p, _)| *p == PARTITION) else {
+            return Ok(());
+        };
+        if next <= *self.committed.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(());
+        }
+        let commit = async {
+            let mut transaction = self.pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO log_committed (partition, next_seq) VALUES (?, ?)
+                 ON CONFLICT (partition) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)",
+            )
+            .bind(PARTITION)
+            .bind(next)
+            .execute(&mut *transaction)
+            .await?;
+            // Routed rows are not read again: the log keeps only what is not done.
+            sqlx::query("DELETE FROM log WHERE seq < ?")
+                .bind(next)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await
+        };
+        commit
+            .await
+            .map_err(|e: sqlx::Error| LogError::Read(format!("committing failed: {e}")))?;
+        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        Ok(())
+    }
+
+    async fn is_reachable(&self) -> bool {
+        Log::is_reachable(self).await
+    }
+}

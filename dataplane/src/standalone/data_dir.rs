@@ -1,0 +1,95 @@
+//! The standalone service's data directory: its database and its
+//! development credentials, locked so that one process uses it at a time.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::config::ConfigError;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// `~/.local/share/saasaparilla` on Linux (`$XDG_DATA_HOME` when set).
+pub fn default_path() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("saasaparilla")
+}
+
+/// A data directory this process holds the lock of, until it exits.
+pub struct DataDir {
+    pub path: PathBuf,
+    _lock: File,
+}
+
+impl DataDir {
+    /// Makes the directory if needed and takes its lock; fails, naming the
+    /// process that holds it, when another notifd uses it.
+    pub fn lock(path: &Path) -> Result<DataDir, ConfigError> {
+        let error = |what: &str, e: std::io::Error| {
+            ConfigError::new("--data-dir", format!("{what} {}: {e}", path.display()))
+        };
+        fs::create_dir_all(path).map_err(|e| error("cannot create", e))?;
+        let lock_path = path.join("notifd.lock");
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| error("cannot open the lock file in", e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = lock.read_to_string(&mut holder);
+                return Err(ConfigError::new(
+                    "--data-dir",
+                    format!(
+                        "{} is in use by another notifd (process {}); stop it, or give another --data-dir",
+                        path.display(),
+                        holder.trim()
+                    ),
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(error("cannot lock", e)),
+        }
+        // Who holds it, for the message above.
+        let _ = lock.set_len(0);
+        let _ = lock.rewind();
+        let _ = write!(lock, "{}", std::process::id());
+        Ok(DataDir {
+            path: path.to_path_buf(),
+            _lock: lock,
+        })
+    }
+
+    /// The database (`notifd.sqlite`), made and migrated on first use.
+    /// Every commit is synced to disk before it returns: an accepted
+    /// notification survives a crash or a power cut.
+    pub async fn database(&self) -> anyhow::Result<SqlitePool> {
+        let file = self.path.join("notifd.sqlite");
+        let options = SqliteConnectOptions::from_str("sqlite:")?
+            .filename(&file)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", file.display()))?;
+        Ok(pool)
+    }
+}
