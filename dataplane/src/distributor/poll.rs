@@ -63,17 +63,22 @@ pub async fn poll(
     let stop = distributor.stop.clone();
     let mut session = Session::open(distributor, recipient, query.after, "poll").await?;
     let mut notifications = Vec::new();
-    // The first may be waited for; the rest only taken if already there.
+    // The first may be waited for (the inbox is read however long it
+    // takes); the rest only taken if already there.
     let first = tokio::select! {
-        fed = tokio::time::timeout(wait, session.next()) => fed.ok(),
+        fed = session.next_within(wait) => fed.map_err(unavailable)?,
         () = stop.cancelled() => None,
     };
-    if let Some(fed) = first {
-        notifications.push(fed.map_err(unavailable)?);
+    if let Some(first) = first {
+        notifications.push(first);
         while notifications.len() < page_size {
-            match tokio::time::timeout(Duration::ZERO, session.next()).await {
-                Ok(fed) => notifications.push(fed.map_err(unavailable)?),
-                Err(_) => break,
+            match session
+                .next_within(Duration::ZERO)
+                .await
+                .map_err(unavailable)?
+            {
+                Some(fed) => notifications.push(fed),
+                None => break,
             }
         }
     }

@@ -5,6 +5,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
@@ -120,43 +121,77 @@ impl Session {
     /// a live one; cancel-safe.
     pub async fn next(&mut self) -> Result<Envelope, FeedError> {
         loop {
+            if let Some(stored) = self.next_stored().await? {
+                return Ok(stored);
+            }
+            if let Some(live) = self.next_live().await? {
+                return Ok(live);
+            }
+        }
+    }
+
+    /// Like [`Session::next`], but waits at most `wait` for a live one
+    /// (reading the inbox is not limited). None when none came.
+    pub async fn next_within(&mut self, wait: Duration) -> Result<Option<Envelope>, FeedError> {
+        if let Some(stored) = self.next_stored().await? {
+            return Ok(Some(stored));
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.next_live()).await {
+                Ok(Ok(Some(live))) => return Ok(Some(live)),
+                Ok(Ok(None)) => continue,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(None),
+            }
+        }
+    }
+
+    /// The next notification from the inbox, reading a page when needed;
+    /// None once the inbox is done.
+    async fn next_stored(&mut self) -> Result<Option<Envelope>, FeedError> {
+        loop {
             if let Some(envelope) = self.page.pop_front() {
                 self.after = Some(envelope.position);
-                return Ok(envelope);
+                return Ok(Some(envelope));
             }
-            if self.replaying {
-                let page = self
-                    .distributor
-                    .inbox
-                    .pending(
-                        &self.recipient,
-                        self.after,
-                        self.distributor.page_size,
-                        now_ms(),
-                    )
-                    .await?;
-                self.distributor
-                    .metrics
-                    .inbox_reads
-                    .inc_by(page.len() as u64);
-                self.replaying = !page.is_empty();
-                self.page.extend(page.iter().map(Envelope::from));
-                continue;
+            if !self.replaying {
+                return Ok(None);
             }
-            let envelope = self
-                .live
-                .receiver
-                .recv()
-                .await
-                .ok_or(FeedError::SlowClient)?;
-            if self.after.is_some_and(|after| envelope.position <= after) {
-                // Already fed from the inbox (or fed live before, and now
-                // forwarded again): its acknowledgement is what counts.
-                continue;
-            }
-            self.after = Some(envelope.position);
-            return Ok(envelope);
+            let page = self
+                .distributor
+                .inbox
+                .pending(
+                    &self.recipient,
+                    self.after,
+                    self.distributor.page_size,
+                    now_ms(),
+                )
+                .await?;
+            self.distributor
+                .metrics
+                .inbox_reads
+                .inc_by(page.len() as u64);
+            self.replaying = !page.is_empty();
+            self.page.extend(page.iter().map(Envelope::from));
         }
+    }
+
+    /// The next live notification; None for one the client had already.
+    async fn next_live(&mut self) -> Result<Option<Envelope>, FeedError> {
+        let envelope = self
+            .live
+            .receiver
+            .recv()
+            .await
+            .ok_or(FeedError::SlowClient)?;
+        if self.after.is_some_and(|after| envelope.position <= after) {
+            // Already fed from the inbox (or fed live before, and now
+            // forwarded again): its acknowledgement is what counts.
+            return Ok(None);
+        }
+        self.after = Some(envelope.position);
+        Ok(Some(envelope))
     }
 
     /// The client acknowledged `ids`: they leave the inbox, and live

@@ -64,6 +64,24 @@ async fn a_poll_answers_with_the_inbox_and_its_cursor_acknowledges() {
 }
 
 #[tokio::test]
+async fn a_poll_that_does_not_wait_still_answers_with_the_inbox() {
+    let d = TestDistributor::start().await;
+    d.fill_inbox("u", &["n1", "n2", "n3"]).await;
+    for _ in 0..5 {
+        assert_eq!(
+            ids(poll(&d, "wait=0").await).await,
+            (vec!["n1".into(), "n2".into()], Some(20)),
+            "wait=0 waits for no live notification, but reads the inbox"
+        );
+    }
+    assert_eq!(
+        ids(poll(&d, "after=20&wait=0").await).await,
+        (vec!["n3".into()], Some(30))
+    );
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
 async fn a_bad_poll_is_refused() {
     let d = TestDistributor::start().await;
     let response = poll(&d, "wait=61").await;

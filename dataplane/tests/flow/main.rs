@@ -5,10 +5,12 @@
 //! over HTTP reaches its recipient's client, in order, and survives any
 //! process being killed.
 
+mod churn;
 mod exclusive;
 mod kill;
 mod live;
 mod offline;
+mod sdk;
 mod standalone;
 
 use std::path::PathBuf;
@@ -285,6 +287,23 @@ impl Service {
                 let _ = std::fs::remove_dir_all(&path);
             }
         }
+    }
+
+    /// Where clients connect.
+    pub fn connect_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.role("distributor").http)
+    }
+
+    /// The SDK's publisher, with the test API key.
+    pub fn publisher(&self) -> notif_sdk::Publisher {
+        let url = format!("http://127.0.0.1:{}", self.role("receiver").http);
+        notif_sdk::Publisher::new(&url, API_KEY)
+    }
+
+    /// The SDK's subscriber for `recipient`, reconnecting quickly.
+    pub fn subscriber(&self, recipient: &str) -> notif_sdk::Subscriber {
+        notif_sdk::Subscriber::new(&self.connect_url(), token(recipient))
+            .backoff(Duration::from_millis(50), Duration::from_secs(1))
     }
 
     /// Publishes `(recipient, id)` pairs as one batch; returns the status.

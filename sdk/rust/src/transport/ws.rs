@@ -1,0 +1,82 @@
+//! WebSocket: notifications and acknowledgements both over the socket.
+
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::{Ended, Link, classify};
+use crate::notification::Notification;
+
+/// A frame's type, and an error frame's fields. A notification frame is
+/// read again as a [`Notification`]: serde cannot read its raw payload
+/// through an internally tagged enum.
+#[derive(Deserialize)]
+struct Frame {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+pub async fn run(link: &mut Link) -> Ended {
+    let url = link.url("ws", "/v1/connect/ws");
+    let socket = match tokio_tungstenite::connect_async(url).await {
+        Ok((socket, _)) => socket,
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            return classify(response.status(), String::from_utf8_lossy(body).into());
+        }
+        Err(e) => return Ended::Lost(e.to_string()),
+    };
+    link.set_connected();
+    let (mut outgoing, mut incoming) = socket.split();
+    // The server's last word before it closes, for the log.
+    let mut reason = String::from("the server closed the connection");
+    loop {
+        tokio::select! {
+            frame = incoming.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(close))) => {
+                        return Ended::Lost(format!("{reason} ({close:?})"));
+                    }
+                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => return Ended::Lost(e.to_string()),
+                    None => return Ended::Lost(reason),
+                };
+                let frame = match serde_json::from_str::<Frame>(&text) {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "a frame that is not JSON");
+                        continue;
+                    }
+                };
+                match frame.kind.as_str() {
+                    "notification" => match serde_json::from_str::<Notification>(&text) {
+                        Ok(notification) => {
+                            if let Err(ended) = link.deliver(notification).await {
+                                return ended;
+                            }
+                        }
+                        Err(e) => tracing::debug!(error = %e, "a notification frame without a notification"),
+                    },
+                    "error" => reason = format!("{}: {}", frame.code, frame.message),
+                    _ => {}
+                }
+            }
+            ids = link.acks() => {
+                let ids = match ids {
+                    Ok(ids) => ids,
+                    Err(ended) => return ended,
+                };
+                let frame = serde_json::json!({"type": "ack", "ids": ids}).to_string();
+                if let Err(e) = outgoing.send(Message::text(frame)).await {
+                    link.unsent.extend(ids);
+                    return Ended::Lost(e.to_string());
+                }
+            }
+        }
+    }
+}
