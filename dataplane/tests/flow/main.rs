@@ -13,9 +13,7 @@ mod offline;
 mod sdk;
 mod standalone;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +22,7 @@ use dataplane::auth::jwt::{Claims, sign_with_secret};
 use dataplane::inbox::{Inbox, PostgresInbox, SqliteInbox};
 use dataplane::notification::now_ms;
 use reqwest::StatusCode;
-use testenv::TestDatabase;
+use testenv::notifd::{Deployment, Env, Process, Storage};
 
 /// Runs the scenario `fn $name(Service)` against each deployment, as the
 /// tests `$name::distributed` and `$name::standalone`.
@@ -49,244 +47,78 @@ const NOTIFD: &str = env!("CARGO_BIN_EXE_notifd");
 pub const API_KEY: &str = "flow-publisher-key";
 pub const JWT_SECRET: &str = "flow-jwt-secret";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// One `notifd` process; killed when dropped.
-pub struct Role {
-    pub name: &'static str,
-    args: Vec<String>,
-    env: Vec<(&'static str, String)>,
-    child: Option<Child>,
-    pub http: u16,
-    pub admin: u16,
-    /// Where its standard output goes.
-    stdout: PathBuf,
-}
-
-impl Role {
-    pub fn new(name: &'static str, env: Vec<(&'static str, String)>) -> Role {
-        Role {
-            name,
-            args: vec![name.to_string()],
-            env,
-            child: None,
-            http: free_port(),
-            admin: free_port(),
-            stdout: std::env::temp_dir().join(testenv::unique_name("notifd-stdout")),
-        }
-    }
-
-    /// Adds environment variables for the next start.
-    pub fn with_env(mut self, env: Vec<(&'static str, String)>) -> Role {
-        self.env.extend(env);
-        self
-    }
-
-    /// What it printed to standard output.
-    pub fn stdout(&self) -> String {
-        std::fs::read_to_string(&self.stdout).unwrap_or_default()
-    }
-
-    /// Starts the process and waits until its /readyz says ready.
-    pub async fn start(&mut self) {
-        let mut command = Command::new(NOTIFD);
-        command
-            .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("NOTIF_HTTP_ADDR", format!("127.0.0.1:{}", self.http))
-            .env("NOTIF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin))
-            .env("NOTIF_LOG", "warn")
-            .stdout(std::fs::File::create(&self.stdout).expect("a file for its output"))
-            .stderr(Stdio::inherit());
-        self.child = Some(command.spawn().expect("notifd starts"));
-        let (client, readyz) = (
-            reqwest::Client::new(),
-            format!("http://127.0.0.1:{}/readyz", self.admin),
-        );
-        testenv::wait_until(
-            &format!("notifd {} is ready", self.name),
-            Duration::from_secs(30),
-            async || {
-                client
-                    .get(&readyz)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == StatusCode::OK)
-            },
-        )
-        .await;
-    }
-
-    /// SIGTERM, and waits for it to exit; returns whether it exited cleanly.
-    pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
-        let signalled = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(signalled.success(), "SIGTERM sent");
-        child.wait().expect("it exits").success()
-    }
-
-    /// SIGKILL: a crash, nothing flushed or committed.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        self.kill();
-        let _ = std::fs::remove_file(&self.stdout);
-    }
-}
-
-/// The whole message path, on servers or a data directory of its own.
+/// The whole message path, deployed one way or the other, and its inbox.
 pub struct Service {
-    /// The processes: receiver, director and distributor, or standalone.
-    pub roles: Vec<Role>,
+    pub deployment: Deployment,
     pub inbox: Arc<dyn Inbox>,
-    storage: Storage,
     pub http: reqwest::Client,
 }
 
-/// What a service keeps its data in, removed by [`Service::finish`].
-enum Storage {
-    Database(TestDatabase),
-    DataDir(PathBuf),
+/// The credentials the tests use, and short timings.
+fn settings() -> Env {
+    vec![
+        ("NOTIF_API_KEY_HASHES", ApiKeys::hash(API_KEY)),
+        ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
+        ("NOTIF_ACK_TIMEOUT_SECS", "2".to_string()),
+        ("NOTIF_RETRY_BACKOFF_MS", "50".to_string()),
+    ]
 }
 
 impl Service {
     pub async fn distributed() -> Service {
-        let topic = testenv::kafka::create_topic("flow", 3).await;
-        let db = TestDatabase::create("flow").await;
-        let kafka = vec![
-            ("NOTIF_KAFKA_BOOTSTRAP_SERVERS", testenv::kafka_bootstrap()),
-            ("NOTIF_KAFKA_TOPIC", topic),
-        ];
-        let shared = vec![
-            ("NOTIF_POSTGRES_URL", db.url.clone()),
-            ("NOTIF_REDIS_URL", testenv::redis_url()),
-            (
-                "NOTIF_REDIS_KEY_PREFIX",
-                format!("{}:", testenv::unique_name("flow")),
-            ),
-            ("NOTIF_ACK_TIMEOUT_SECS", "2".to_string()),
-        ];
-        let mut receiver = Role::new(
-            "receiver",
-            [
-                kafka.clone(),
-                vec![("NOTIF_API_KEY_HASHES", ApiKeys::hash(API_KEY))],
-            ]
-            .concat(),
-        );
-        let director_only = vec![
-            ("NOTIF_KAFKA_GROUP", testenv::unique_name("flow")),
-            ("NOTIF_RETRY_BACKOFF_MS", "50".to_string()),
-        ];
-        let mut director = Role::new("director", [kafka, shared.clone(), director_only].concat());
-        let distributor_only = vec![
-            ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
-            ("NOTIF_FORWARD_ADDR", format!("127.0.0.1:{}", free_port())),
-        ];
-        let mut distributor = Role::new("distributor", [shared, distributor_only].concat());
-        // The director makes the inbox's schema, which the distributor reads.
-        director.start().await;
-        tokio::join!(receiver.start(), distributor.start());
-        let pool = db.pool().await;
-        Service {
-            roles: vec![receiver, director, distributor],
-            inbox: Arc::new(PostgresInbox::new(pool)),
-            storage: Storage::Database(db),
-            http: reqwest::Client::new(),
-        }
+        let deployment = Deployment::distributed(Path::new(NOTIFD), 3, settings()).await;
+        let Storage::Database(db) = &deployment.storage else {
+            unreachable!("a distributed deployment keeps its inbox in Postgres")
+        };
+        let inbox = Arc::new(PostgresInbox::new(db.pool().await));
+        Service::new(deployment, inbox)
     }
 
     /// `notifd standalone` with the same credentials and timings.
     pub async fn standalone() -> Service {
         let data_dir = std::env::temp_dir().join(testenv::unique_name("standalone"));
-        let credentials = vec![
-            ("NOTIF_API_KEY_HASHES", ApiKeys::hash(API_KEY)),
-            ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
-        ];
-        Service::standalone_on(&data_dir, credentials).await
+        Service::standalone_on(&data_dir, settings()).await
     }
 
     /// `notifd standalone` on `data_dir` with `env` (credentials, say).
-    pub async fn standalone_on(
-        data_dir: &std::path::Path,
-        env: Vec<(&'static str, String)>,
-    ) -> Service {
-        let data_dir = data_dir.to_path_buf();
-        let mut process = Role::new(
-            "standalone",
-            vec![
-                ("NOTIF_DATA_DIR", data_dir.display().to_string()),
-                ("NOTIF_ACK_TIMEOUT_SECS", "2".to_string()),
-                ("NOTIF_RETRY_BACKOFF_MS", "50".to_string()),
-            ],
-        )
-        .with_env(env);
-        process.start().await;
+    pub async fn standalone_on(data_dir: &Path, env: Env) -> Service {
+        let deployment = Deployment::standalone(Path::new(NOTIFD), data_dir, env).await;
+        let inbox = Arc::new(SqliteInbox::new(open_database(data_dir).await));
+        Service::new(deployment, inbox)
+    }
+
+    fn new(deployment: Deployment, inbox: Arc<dyn Inbox>) -> Service {
         Service {
-            roles: vec![process],
-            inbox: Arc::new(SqliteInbox::new(open_database(&data_dir).await)),
-            storage: Storage::DataDir(data_dir),
+            deployment,
+            inbox,
             http: reqwest::Client::new(),
         }
     }
 
     /// The process that plays `role`: itself, or the standalone process.
-    pub fn role(&self, role: &str) -> &Role {
-        let index = self.role_index(role);
-        &self.roles[index]
+    pub fn role(&self, role: &str) -> &Process {
+        self.deployment.role(role)
     }
 
-    pub fn role_mut(&mut self, role: &str) -> &mut Role {
-        let index = self.role_index(role);
-        &mut self.roles[index]
-    }
-
-    fn role_index(&self, role: &str) -> usize {
-        self.roles
-            .iter()
-            .position(|r| r.name == role || r.name == "standalone")
-            .unwrap_or_else(|| panic!("no process plays the {role}"))
+    pub fn role_mut(&mut self, role: &str) -> &mut Process {
+        self.deployment.role_mut(role)
     }
 
     pub fn is_standalone(&self) -> bool {
-        matches!(self.storage, Storage::DataDir(_))
+        matches!(self.deployment.storage, Storage::DataDir(_))
     }
 
     /// The standalone service's data directory.
-    pub fn data_dir(&self) -> &std::path::Path {
-        match &self.storage {
+    pub fn data_dir(&self) -> &Path {
+        match &self.deployment.storage {
             Storage::DataDir(path) => path,
             Storage::Database(_) => panic!("a distributed service has no data directory"),
         }
     }
 
-    /// Removes what the service stored.
+    /// Stops the processes and removes what they stored.
     pub async fn finish(self) {
-        let Service { roles, storage, .. } = self;
-        drop(roles); // Killed, so that nothing holds the storage.
-        match storage {
-            Storage::Database(db) => db.drop_database().await,
-            Storage::DataDir(path) => {
-                let _ = std::fs::remove_dir_all(&path);
-            }
-        }
+        self.deployment.finish().await;
     }
 
     /// Where clients connect.
@@ -405,7 +237,7 @@ impl Service {
 }
 
 /// The standalone data directory's database, as the process made it.
-async fn open_database(data_dir: &std::path::Path) -> sqlx::SqlitePool {
+async fn open_database(data_dir: &Path) -> sqlx::SqlitePool {
     let options =
         sqlx::sqlite::SqliteConnectOptions::new().filename(data_dir.join("notifd.sqlite"));
     sqlx::sqlite::SqlitePoolOptions::new()

@@ -14,9 +14,11 @@
 //! - [`servers`]: the addresses of the servers, and clients for them.
 //! - [`kafka`]: a topic of the test's own, and reading back what it holds.
 //! - [`control`]: stopping and starting one server, for fault tests.
+//! - [`notifd`]: the service as processes, distributed or standalone.
 
 pub mod control;
 pub mod kafka;
+pub mod notifd;
 pub mod servers;
 
 pub use servers::{TestDatabase, kafka_bootstrap, kube_client, postgres_url, redis_url};

@@ -1,0 +1,205 @@
+//! `notifd` as processes, for whole-system tests and benchmarks: the three
+//! roles on the test servers, or `notifd standalone` on a data directory.
+//! Each process gets loopback ports of its own and is killed when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::TestDatabase;
+
+/// Environment variables for a process.
+pub type Env = Vec<(&'static str, String)>;
+
+/// A free loopback port (free now; the process binds it soon after).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// One `notifd` process: `notifd <name>`.
+pub struct Process {
+    /// The subcommand: `receiver`, `director`, `distributor` or `standalone`.
+    pub name: &'static str,
+    binary: PathBuf,
+    env: Env,
+    child: Option<Child>,
+    pub http: u16,
+    pub admin: u16,
+    /// Where its standard output goes.
+    stdout: PathBuf,
+}
+
+impl Process {
+    pub fn new(binary: &Path, name: &'static str, env: Env) -> Process {
+        Process {
+            name,
+            binary: binary.to_path_buf(),
+            env,
+            child: None,
+            http: free_port(),
+            admin: free_port(),
+            stdout: std::env::temp_dir().join(crate::unique_name("notifd-stdout")),
+        }
+    }
+
+    /// What it printed to standard output.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Its process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Starts the process and waits until its /readyz says ready.
+    pub async fn start(&mut self) {
+        let mut command = Command::new(&self.binary);
+        command
+            .arg(self.name)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("NOTIF_HTTP_ADDR", format!("127.0.0.1:{}", self.http))
+            .env("NOTIF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin))
+            .env("NOTIF_LOG", "warn")
+            .stdout(std::fs::File::create(&self.stdout).expect("a file for its output"))
+            .stderr(Stdio::inherit());
+        self.child = Some(command.spawn().expect("notifd starts"));
+        let (client, readyz) = (
+            reqwest::Client::new(),
+            format!("http://127.0.0.1:{}/readyz", self.admin),
+        );
+        crate::wait_until(
+            &format!("notifd {} is ready", self.name),
+            Duration::from_secs(30),
+            async || {
+                client
+                    .get(&readyz)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            },
+        )
+        .await;
+    }
+
+    /// SIGTERM, and waits for it to exit; returns whether it exited cleanly.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let signalled = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(signalled.success(), "SIGTERM sent");
+        child.wait().expect("it exits").success()
+    }
+
+    /// SIGKILL: a crash, nothing flushed or committed.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_file(&self.stdout);
+    }
+}
+
+/// What a deployment keeps its data in, removed by [`Deployment::finish`].
+pub enum Storage {
+    Database(TestDatabase),
+    DataDir(PathBuf),
+}
+
+/// The whole message path, on servers or a data directory of its own.
+pub struct Deployment {
+    /// receiver, director and distributor; or standalone.
+    pub processes: Vec<Process>,
+    pub storage: Storage,
+}
+
+impl Deployment {
+    /// The three roles on a topic, database and Redis key prefix of their
+    /// own; `env` (credentials, timings) goes to each.
+    pub async fn distributed(binary: &Path, partitions: i32, env: Env) -> Deployment {
+        let topic = crate::kafka::create_topic("notifd", partitions).await;
+        let db = TestDatabase::create("notifd").await;
+        let shared: Env = [
+            ("NOTIF_KAFKA_BOOTSTRAP_SERVERS", crate::kafka_bootstrap()),
+            ("NOTIF_KAFKA_TOPIC", topic),
+            ("NOTIF_KAFKA_GROUP", crate::unique_name("notifd")),
+            ("NOTIF_POSTGRES_URL", db.url.clone()),
+            ("NOTIF_REDIS_URL", crate::redis_url()),
+            (
+                "NOTIF_REDIS_KEY_PREFIX",
+                format!("{}:", crate::unique_name("notifd")),
+            ),
+            ("NOTIF_FORWARD_ADDR", format!("127.0.0.1:{}", free_port())),
+        ]
+        .into_iter()
+        .chain(env)
+        .collect();
+        let mut receiver = Process::new(binary, "receiver", shared.clone());
+        let mut director = Process::new(binary, "director", shared.clone());
+        let mut distributor = Process::new(binary, "distributor", shared);
+        // The director makes the inbox's schema, which the distributor reads.
+        director.start().await;
+        tokio::join!(receiver.start(), distributor.start());
+        Deployment {
+            processes: vec![receiver, director, distributor],
+            storage: Storage::Database(db),
+        }
+    }
+
+    /// `notifd standalone` on `data_dir`, with `env`.
+    pub async fn standalone(binary: &Path, data_dir: &Path, env: Env) -> Deployment {
+        let env = [("NOTIF_DATA_DIR", data_dir.display().to_string())]
+            .into_iter()
+            .chain(env)
+            .collect();
+        let mut process = Process::new(binary, "standalone", env);
+        process.start().await;
+        Deployment {
+            processes: vec![process],
+            storage: Storage::DataDir(data_dir.to_path_buf()),
+        }
+    }
+
+    /// The process that plays `role`: itself, or the standalone process.
+    pub fn role(&self, role: &str) -> &Process {
+        &self.processes[self.role_index(role)]
+    }
+
+    pub fn role_mut(&mut self, role: &str) -> &mut Process {
+        let index = self.role_index(role);
+        &mut self.processes[index]
+    }
+
+    fn role_index(&self, role: &str) -> usize {
+        self.processes
+            .iter()
+            .position(|p| p.name == role || p.name == "standalone")
+            .unwrap_or_else(|| panic!("no process plays the {role}"))
+    }
+
+    /// Stops every process and removes what they stored.
+    pub async fn finish(self) {
+        let Deployment { processes, storage } = self;
+        drop(processes); // Killed, so that nothing holds the storage.
+        match storage {
+            Storage::Database(db) => db.drop_database().await,
+            Storage::DataDir(path) => {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+        }
+    }
+}
