@@ -9,6 +9,7 @@ mod exclusive;
 mod kill;
 mod live;
 mod offline;
+mod openapi;
 mod standalone;
 
 use std::path::PathBuf;
