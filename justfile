@@ -17,6 +17,11 @@ lint:
 build:
     cargo build --workspace --all-targets
 
+# Write the public API's OpenAPI document to docs/openapi.json (a test fails when it is stale).
+openapi:
+    cargo run --quiet -p dataplane --bin notifd -- openapi > docs/openapi.json.new
+    mv docs/openapi.json.new docs/openapi.json
+
 # Install what the tests need, start the test servers and run every suite.
 test: tools env-up browser
     #!/usr/bin/env bash

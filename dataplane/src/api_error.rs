@@ -4,6 +4,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::{ToResponse, ToSchema};
 
 /// One error answer. `code` is stable and meant for programs; `message` is
 /// for people; `field` names the part of the request that is wrong, as a path
@@ -67,23 +68,52 @@ impl ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"error": {"code": "invalid_recipient", "message": "a recipient is 1 to 256 characters of A-Z, a-z, 0-9 and . _ : @ -", "field": "notifications[3].recipient"}}))]
+pub struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
+/// What is wrong.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable, for programs: `unauthorized`, `invalid_recipient`, ... (each
+    /// operation lists its codes).
     code: &'a str,
+    /// For people; its wording may change.
     message: &'a str,
+    /// The part of the request that is wrong, as a path such as
+    /// `notifications[3].recipient`, `ids[0]` or `wait`. Absent when the
+    /// request as a whole is.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     field: Option<&'a str>,
 }
 
+// The two answers every endpoint may give, for the OpenAPI document. They
+// are never built: their types describe an `ApiError`'s response.
+
+/// 401, reusable in the OpenAPI document.
+#[derive(ToResponse)]
+#[response(
+    description = "No credentials, or ones that do not check out (code `unauthorized`).",
+    headers(("WWW-Authenticate" = String, description = "`Bearer`"))
+)]
+pub struct Unauthorized<'a>(#[allow(dead_code)] ErrorBody<'a>);
+
+/// 503, reusable in the OpenAPI document.
+#[derive(ToResponse)]
+#[response(
+    description = "A server behind this one is unreachable (code `unavailable`); retry after `Retry-After` seconds.",
+    headers(("Retry-After" = u32, description = "Seconds after which a retry may succeed."))
+)]
+pub struct Unavailable<'a>(#[allow(dead_code)] ErrorBody<'a>);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Detail {
+        let body = ErrorBody {
+            error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
                 field: self.field.as_deref(),

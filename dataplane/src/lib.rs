@@ -13,6 +13,8 @@
 //!   the [`presence::Presence`] trait (Redis, or in process).
 //! - [`auth`]: publisher API keys and JWTs.
 //! - [`api_error`]: the error answers of the public API.
+//! - [`openapi`]: the public API's OpenAPI document, served at
+//!   `/v1/openapi.json`.
 //! - [`admin`], [`metrics`]: the admin port and what it reports.
 //! - [`distributor`]: clients' WebSocket and SSE connections, their inbox,
 //!   live delivery and acknowledgements.
@@ -33,6 +35,7 @@ pub mod inbox;
 pub mod log;
 pub mod metrics;
 pub mod notification;
+pub mod openapi;
 pub mod presence;
 pub mod receiver;
 pub mod retry;

@@ -40,6 +40,8 @@ enum Role {
     Director(DirectorArgs),
     /// Holds clients' WebSocket, SSE and long-poll connections: their inbox, then live notifications.
     Distributor(DistributorArgs),
+    /// Prints the OpenAPI document of the public API (receiver and distributor), as served at /v1/openapi.json.
+    Openapi,
 }
 
 fn init_tracing(format: LogFormat) {
@@ -67,6 +69,10 @@ async fn main() -> std::process::ExitCode {
         Role::Receiver(args) => args.run(dataplane::shutdown::signal()).await,
         Role::Director(args) => args.run(dataplane::shutdown::signal()).await,
         Role::Distributor(args) => args.run(dataplane::shutdown::signal()).await,
+        Role::Openapi => dataplane::openapi::document()
+            .to_pretty_json()
+            .map(|json| println!("{json}"))
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

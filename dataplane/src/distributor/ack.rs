@@ -9,20 +9,27 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{Distributor, token};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 use crate::notification::is_valid_id;
 
 /// The most ids in one acknowledgement.
 const MAX_IDS: usize = 1000;
 
-#[derive(Debug, Serialize, Deserialize)]
+/// Notifications to acknowledge.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AckRequest {
+    /// 1 to 1000 notification ids (none: 422 `empty_ids`; more: 413
+    /// `too_many_ids`), each 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -`
+    /// (otherwise 422 `invalid_id`, `field` `ids[i]`).
+    #[schema(min_items = 1, max_items = 1000)]
     pub ids: Vec<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// What an acknowledgement did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AckResponse {
     /// The ids that were held for the recipient (in its inbox, or waiting
     /// for a live acknowledgement) and now are not.
@@ -32,11 +39,35 @@ pub struct AckResponse {
     pub unknown: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The client's JWT, for clients that cannot set headers;
+    /// `Authorization: Bearer` wins over it.
     pub token: Option<String>,
 }
 
+/// Acknowledge notifications
+///
+/// Acknowledged notifications are not delivered again, to any connection of
+/// the recipient: those in its inbox leave it, and a live one stops waiting.
+#[utoipa::path(
+    post,
+    path = "/v1/ack",
+    operation_id = "ack",
+    tag = "connect",
+    params(TokenQuery),
+    request_body = AckRequest,
+    responses(
+        (status = 200, description = "Which ids were held for the recipient, and which were not.", body = AckResponse),
+        (status = 400, description = "The body is not `{\"ids\":[...]}` JSON sent as `application/json` (`invalid_body`); or a query parameter that is not understood, answered in plain text.", content((ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 401, response = Unauthorized),
+        (status = 413, description = "More than 1000 ids (`too_many_ids`).", body = ErrorBody),
+        (status = 422, description = "`ids` is empty (`empty_ids`), or an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`).", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("client_jwt" = []), ("client_token" = [])),
+)]
 pub async fn acknowledge(
     State(distributor): State<Arc<Distributor>>,
     headers: HeaderMap,

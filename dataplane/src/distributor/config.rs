@@ -152,7 +152,7 @@ impl DistributorArgs {
         let admin_router =
             admin::router(registry, Arc::new(DistributorReadiness { inbox, presence }));
         crate::serve::serve(
-            (public, router(distributor)),
+            (public, router(distributor).merge(crate::openapi::router())),
             (admin_listener, admin_router),
             stop,
         )

@@ -59,6 +59,14 @@ pub struct Distributor {
     pub stop: CancellationToken,
 }
 
+/// The client endpoints' part of the OpenAPI document ([`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(ws::connect, sse::connect, poll::poll, ack::acknowledge),
+    components(schemas(ws::ServerFrame, ws::ClientFrame))
+)]
+pub struct ApiDoc;
+
 pub fn router(distributor: Arc<Distributor>) -> Router {
     Router::new()
         .route("/v1/connect/sse", get(sse::connect))

@@ -10,33 +10,63 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::session::Session;
 use super::{Distributor, Envelope, token};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 
 /// The longest a poll waits.
 const MAX_WAIT_SECS: u64 = 60;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PollQuery {
+    /// The client's JWT, for clients that cannot set headers;
+    /// `Authorization: Bearer` wins over it.
     pub token: Option<String>,
     /// The largest position the client has processed: it and everything
     /// before it are acknowledged, and the answer starts after it.
     pub after: Option<u64>,
     /// Seconds to wait for a first notification (default 25, at most 60).
+    #[param(maximum = 60)]
     pub wait: Option<u64>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// The answer to a poll.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PollResponse {
     /// In position order; empty when none came within `wait`.
     pub notifications: Vec<Envelope>,
     /// The cursor for the next poll: the last position here, or the `after`
-    /// given when there is none.
+    /// given when there is none; `null` when there is neither.
+    #[schema(required = true)]
     pub next: Option<u64>,
 }
 
+/// Long-poll
+///
+/// For clients that can hold neither a WebSocket nor an event stream. A
+/// poll first acknowledges every notification of the recipient up to and
+/// including `after`, then answers with what follows, waiting up to `wait`
+/// seconds for the first one. A client loops, polling with `after=next`.
+/// It counts as connected only while a poll waits: what is published
+/// between polls waits in its inbox for the next one.
+#[utoipa::path(
+    get,
+    path = "/v1/connect/poll",
+    operation_id = "poll",
+    tag = "connect",
+    params(PollQuery),
+    responses(
+        (status = 200, description = "The notifications after `after`, in position order (none when none came within `wait`), and the next cursor.", body = PollResponse),
+        (status = 400, description = "A query parameter that is not understood (`after` not a whole number, say), answered in plain text.", content_type = "text/plain", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 422, description = "`wait` is over 60 seconds (`invalid_wait`).", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("client_jwt" = []), ("client_token" = [])),
+)]
 pub async fn poll(
     State(distributor): State<Arc<Distributor>>,
     headers: HeaderMap,

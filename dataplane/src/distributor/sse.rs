@@ -12,19 +12,60 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt, stream};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::session::Session;
 use super::{Distributor, Envelope, token};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, Unauthorized, Unavailable};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ConnectQuery {
-    /// The client's JWT, for clients that cannot set headers.
+    /// The client's JWT, for clients that cannot set headers (browsers'
+    /// WebSocket and EventSource); `Authorization: Bearer` wins over it.
     pub token: Option<String>,
-    /// Resume after this position.
+    /// Resume after this position: only notifications with a larger one
+    /// are sent. Without it, everything not yet acknowledged.
     pub after: Option<u64>,
 }
 
+/// Connect by Server-Sent Events
+///
+/// An event stream of the recipient's inbox, in position order, then its
+/// live notifications. Each is an event `notification` whose `id` is the
+/// notification's position and whose `data` is its envelope (schema
+/// `Envelope`):
+///
+/// ```text
+/// event: notification
+/// id: 1042
+/// data: {"id":"0193b0c4-...","position":1042,"payload":{"text":"hello"},"published_at_ms":1764032400123}
+/// ```
+///
+/// Lines starting with `:` are keep-alive comments, every 15 seconds. An
+/// event `error` with `data` `{"code":"...","message":"..."}` precedes the
+/// end of the stream: `unavailable` when the inbox is unreachable,
+/// `slow_client` when the connection's queue filled. The stream also ends
+/// when the distributor stops. SSE is one-way: acknowledge with
+/// `POST /v1/ack`; reconnect with `Last-Event-ID` (an `EventSource` sends it
+/// by itself).
+#[utoipa::path(
+    get,
+    path = "/v1/connect/sse",
+    operation_id = "connect_sse",
+    tag = "connect",
+    params(
+        ConnectQuery,
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "Resume after this position; wins over `after`. A value that is not a whole number is ignored."),
+    ),
+    responses(
+        (status = 200, description = "The event stream, as described above.", content_type = "text/event-stream", body = String),
+        (status = 400, description = "A query parameter that is not understood (`after` not a whole number, say), answered in plain text.", content_type = "text/plain", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
+    ),
+    security(("client_jwt" = []), ("client_token" = [])),
+)]
 pub async fn connect(
     State(distributor): State<Arc<Distributor>>,
     headers: HeaderMap,

@@ -11,28 +11,72 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::session::{FeedError, Session};
 use super::sse::ConnectQuery;
 use super::{Distributor, Envelope, token};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 
-/// Frames the server sends.
-#[derive(Debug, Serialize, Deserialize)]
+/// A WebSocket text frame the server sends, told apart by `type`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame {
+    /// A notification: the envelope's fields beside `type`.
     Notification(Envelope),
+    /// The answer to an `ack`: the ids that were held for the recipient and
+    /// now are not.
     Acked { ids: Vec<String> },
+    /// `bad_frame`: the client sent something that is not a client frame.
+    /// `unavailable`: the inbox is unreachable (an `ack` was not taken, or
+    /// the connection is closing with 1013). `slow_client`: the connection
+    /// is closing with 4001.
     Error { code: String, message: String },
 }
 
-/// Frames a client sends.
-#[derive(Debug, Serialize, Deserialize)]
+/// A WebSocket text frame a client sends, told apart by `type`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
+    /// Acknowledges notifications by id: they are not delivered again.
     Ack { ids: Vec<String> },
 }
 
+/// Connect by WebSocket
+///
+/// A WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`). On
+/// `101` the server sends the recipient's inbox, in position order, then its
+/// live notifications, each as a text frame, and the client acknowledges
+/// what it received. Every frame is a JSON object with a `type`:
+///
+/// - server to client (schema `ServerFrame`):
+///   `{"type":"notification", ...envelope}`, `{"type":"acked","ids":[...]}`
+///   answering an `ack`, `{"type":"error","code":"...","message":"..."}`;
+/// - client to server (schema `ClientFrame`):
+///   `{"type":"ack","ids":[...]}`.
+///
+/// A live notification waits for an acknowledgement (10 s by default)
+/// before the recipient's next one is sent. The server closes with `1001`
+/// when the distributor stops (reconnect), `1013` when the inbox is
+/// unreachable and `4001` when more live notifications waited for this
+/// connection than its queue holds (256 by default); an `error` frame with
+/// the reason (`unavailable`, `slow_client`) comes just before the last two.
+/// Nothing unacknowledged is lost: reconnect with `after`, with backoff.
+#[utoipa::path(
+    get,
+    path = "/v1/connect/ws",
+    operation_id = "connect_ws",
+    tag = "connect",
+    params(ConnectQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open; frames as described above."),
+        (status = 400, description = "Not a WebSocket handshake (`not_a_websocket`); or a query parameter that is not understood (`after` not a whole number, say), answered in plain text.", content((ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 401, response = Unauthorized),
+        (status = 426, description = "The connection cannot be upgraded (`not_a_websocket`).", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("client_jwt" = []), ("client_token" = [])),
+)]
 pub async fn connect(
     State(distributor): State<Arc<Distributor>>,
     headers: HeaderMap,

@@ -110,7 +110,7 @@ impl ReceiverArgs {
 
         let admin_router = admin::router(registry, Arc::new(LogReadiness(log)));
         crate::serve::serve(
-            (public, router(receiver)),
+            (public, router(receiver).merge(crate::openapi::router())),
             (admin, admin_router),
             crate::serve::cancel_on(shutdown),
         )

@@ -16,6 +16,11 @@ use crate::log::Log;
 use crate::metrics::ReceiverMetrics;
 use request::Limits;
 
+/// The publish API's part of the OpenAPI document ([`crate::openapi`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(publish::publish))]
+pub struct ApiDoc;
+
 /// Everything the publish handler needs.
 pub struct Receiver {
     pub log: Arc<dyn Log>,

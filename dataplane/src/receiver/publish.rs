@@ -10,14 +10,16 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{Receiver, request};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 use crate::metrics::RejectedLabels;
 use crate::notification::now_ms;
 
 /// The answer to an accepted publish: the ids, in the order given.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"ids": ["order-1042-shipped", "0193b0c4-5b1e-7c0a-9a55-3c1d2f0e8a11"]}))]
 pub struct Accepted {
     pub ids: Vec<String>,
 }
@@ -30,6 +32,36 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
         .with_state(receiver)
 }
 
+/// Publish one notification, or a batch
+///
+/// Answered `202` only once the log (Kafka; SQLite in standalone) has every
+/// notification of the request durably; while it is unreachable, `503` with
+/// `Retry-After`, never `202`. A batch is accepted or refused whole. A
+/// recipient's notifications reach its clients in the order they were
+/// accepted.
+///
+/// The body is JSON (`Content-Type: application/json`) of at most
+/// `--max-body-bytes` bytes (16 MiB by default). Publishers authenticate
+/// with `Authorization: Bearer` and an API key or a JWT whose `scope` has
+/// `publish`, unless the service runs with `--allow-anonymous-publish`.
+#[utoipa::path(
+    post,
+    path = "/v1/notifications",
+    operation_id = "publish",
+    tag = "publish",
+    request_body = request::PublishRequest,
+    responses(
+        (status = 202, description = "Accepted, and durable: the notifications' ids, in the order given.", body = Accepted),
+        (status = 400, description = "The request's shape is wrong: `malformed_json`, `invalid_type`, `missing_field`, `unknown_field`, `unreadable_body`.", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "A JWT without the `publish` scope (`forbidden`).", body = ErrorBody),
+        (status = 413, description = "Too large: the body (`body_too_large`), a payload (`payload_too_large`) or a batch (`batch_too_large`).", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json` (`unsupported_media_type`).", body = ErrorBody),
+        (status = 422, description = "Well-formed, but a value is not acceptable: `invalid_recipient`, `invalid_id`, `invalid_ttl`, `invalid_kind`, `empty_batch`, `duplicate_id`.", body = ErrorBody),
+        (status = 503, response = Unavailable),
+    ),
+    security(("publisher" = [])),
+)]
 async fn publish(
     State(receiver): State<Arc<Receiver>>,
     headers: HeaderMap,

@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
 use crate::api_error::ApiError;
 use crate::notification::{self, Notification, is_valid_id, is_valid_recipient};
@@ -24,6 +26,74 @@ pub struct Limits {
 }
 
 type Object<'a> = BTreeMap<String, &'a RawValue>;
+
+/// The fields a notification may have; any other is refused.
+const FIELDS: [&str; 5] = ["recipient", "payload", "id", "ttl", "kind"];
+
+// The body of `POST /v1/notifications`, for the OpenAPI document only:
+// `parse` reads it by hand (so that payloads pass through untouched), and a
+// test keeps these types to the fields it accepts. `Deserialize` is there
+// for the `serde` attributes, which the schemas follow.
+
+/// One notification, or a batch: a body with a `notifications` field is a
+/// batch.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum PublishRequest {
+    One(NewNotification),
+    Batch(NotificationBatch),
+}
+
+/// One notification. Fields other than these are refused (400
+/// `unknown_field`), and so is `null` for an optional one (400
+/// `invalid_type`): leave it out instead.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"recipient": "alice", "payload": {"text": "hello"}, "id": "order-1042-shipped", "ttl": 3600, "kind": "chat"}))]
+pub struct NewNotification {
+    /// Who receives it: the `sub` of its clients' tokens. 1 to 256
+    /// characters of `A-Z a-z 0-9 . _ : @ -` (otherwise 422
+    /// `invalid_recipient`).
+    #[schema(min_length = 1, max_length = 256, pattern = "^[A-Za-z0-9._:@-]+$")]
+    pub recipient: String,
+    /// Any JSON value, `null` included, passed to clients exactly as sent.
+    /// At most `--max-payload-bytes` bytes of JSON as sent (64 KiB by
+    /// default; more: 413 `payload_too_large`).
+    #[schema(value_type = Value)]
+    pub payload: serde_json::Value,
+    /// The notification's id, which clients de-duplicate and acknowledge by:
+    /// give one so that they recognise a retried publish. 1 to 128
+    /// characters of `A-Z a-z 0-9 . _ : @ -` (otherwise 422 `invalid_id`),
+    /// unique within a batch (otherwise 422 `duplicate_id`). Without it the
+    /// receiver makes a UUIDv7.
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._:@-]+$"
+    )]
+    pub id: Option<String>,
+    /// Seconds after which it is dropped instead of delivered: 1 to
+    /// `--max-ttl-secs` (30 days by default; otherwise 422 `invalid_ttl`).
+    /// Without it, it never expires.
+    #[schema(nullable = false, minimum = 1)]
+    pub ttl: Option<u64>,
+    /// A label for clients to route on, passed to them as the envelope's
+    /// `kind`: 1 to 64 bytes of UTF-8 (otherwise 422 `invalid_kind`).
+    #[schema(nullable = false, min_length = 1, max_length = 64)]
+    pub kind: Option<String>,
+}
+
+/// A batch, accepted or refused whole.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationBatch {
+    /// 1 to `--max-batch` notifications (1000 by default; none: 422
+    /// `empty_batch`; more: 413 `batch_too_large`). Their ids are answered
+    /// in this order.
+    #[schema(min_items = 1)]
+    pub notifications: Vec<NewNotification>,
+}
 
 /// The notifications of a publish request, in the order given, with ids made
 /// for those that came without and `now_ms` as their publish time.
@@ -104,10 +174,7 @@ fn notification(
     now_ms: u64,
 ) -> Result<Notification, ApiError> {
     let field = |name: &str| format!("{prefix}{name}");
-    if let Some(unknown) = object
-        .keys()
-        .find(|k| !matches!(k.as_str(), "recipient" | "payload" | "id" | "ttl" | "kind"))
-    {
+    if let Some(unknown) = object.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(ApiError::bad_request(
             "unknown_field",
             format!(
@@ -307,6 +374,29 @@ mod tests {
             error(r#"{"notifications":[{"recipient":"u","payload":1},5]}"#),
             (bad, "invalid_type", Some("notifications[1]".into()))
         );
+    }
+
+    #[test]
+    fn the_documented_notification_has_the_fields_and_limits_read_here() {
+        let schema = serde_json::to_value(<NewNotification as utoipa::PartialSchema>::schema())
+            .expect("a schema is JSON");
+        let properties = schema["properties"].as_object().expect("properties");
+        let mut documented: Vec<&str> = properties.keys().map(String::as_str).collect();
+        let mut read = FIELDS.to_vec();
+        documented.sort_unstable();
+        read.sort_unstable();
+        assert_eq!(documented, read);
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["recipient", "payload"])
+        );
+        for (field, max) in [
+            ("recipient", notification::RECIPIENT_MAX_LEN),
+            ("id", notification::ID_MAX_LEN),
+            ("kind", notification::KIND_MAX_LEN),
+        ] {
+            assert_eq!(properties[field]["maxLength"], max, "{field}");
+        }
     }
 
     #[test]

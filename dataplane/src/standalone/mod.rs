@@ -106,6 +106,7 @@ impl StandaloneArgs {
             .flatten();
         let public_router = crate::receiver::router(Arc::new(receiver))
             .merge(crate::distributor::router(distributor))
+            .merge(crate::openapi::router())
             .merge(demo::router(demo_secret));
         let admin_router = crate::admin::router(
             registry,

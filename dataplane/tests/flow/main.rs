@@ -10,6 +10,7 @@ mod exclusive;
 mod kill;
 mod live;
 mod offline;
+mod openapi;
 mod sdk;
 mod standalone;
 
