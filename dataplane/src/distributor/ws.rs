@@ -93,6 +93,14 @@ pub async fn connect(
         )
     })?;
     let session = Session::open(distributor, recipient, query.after, "ws").await?;
+    // Small buffers: a client sends little (acknowledgements), and frames to
+    // it are written one by one. tungstenite's defaults (128 KiB to read and
+    // to write, 64 MiB messages) would cost every idle connection hundreds
+    // of KiB, and let a client make the server hold a large message.
+    let upgrade = upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(1024 * 1024);
     Ok(upgrade.on_upgrade(move |socket| serve(socket, session)))
 }
 

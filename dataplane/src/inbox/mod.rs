@@ -58,6 +58,31 @@ pub trait Inbox: Send + Sync + 'static {
     async fn is_reachable(&self) -> bool;
 }
 
+/// A stored row as both databases return it: position, id, kind, payload
+/// (JSON text), published_at_ms, expires_at_ms.
+type Row = (i64, String, Option<String>, String, i64, Option<i64>);
+
+/// The notification of a stored `row` of `recipient`.
+fn from_row(recipient: &str, row: Row) -> Result<Positioned, InboxError> {
+    let (position, id, kind, payload, published_at_ms, expires_at_ms) = row;
+    Ok(Positioned {
+        position: position as u64,
+        notification: Notification {
+            id,
+            recipient: recipient.to_string(),
+            payload: serde_json::value::RawValue::from_string(payload)?,
+            kind,
+            published_at_ms: published_at_ms as u64,
+            expires_at_ms: expires_at_ms.map(|e| e as u64),
+        },
+    })
+}
+
+/// Databases store integers signed.
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
     #[error("the inbox's database: {0}")]

@@ -4,12 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
-use super::{Inbox, InboxError, Positioned};
-use crate::notification::Notification;
+use super::{Inbox, InboxError, Positioned, Row, to_i64};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -49,12 +47,6 @@ impl PostgresInbox {
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(&self.pool).await
     }
-}
-
-type Row = (i64, String, Option<String>, String, i64, Option<i64>);
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
@@ -124,21 +116,7 @@ impl Inbox for PostgresInbox {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(
-                |(position, id, kind, payload, published_at_ms, expires_at_ms)| {
-                    Ok(Positioned {
-                        position: position as u64,
-                        notification: Notification {
-                            id,
-                            recipient: recipient.to_string(),
-                            payload: RawValue::from_string(payload)?,
-                            kind,
-                            published_at_ms: published_at_ms as u64,
-                            expires_at_ms: expires_at_ms.map(|e| e as u64),
-                        },
-                    })
-                },
-            )
+            .map(|row| super::from_row(recipient, row))
             .collect()
     }
 

@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 use sqlx::SqlitePool;
 
-use super::{Inbox, InboxError, Positioned};
-use crate::notification::{Notification, now_ms};
+use super::{Inbox, InboxError, Positioned, Row, to_i64};
+use crate::notification::now_ms;
 
 #[derive(Clone)]
 pub struct SqliteInbox {
@@ -20,12 +19,6 @@ impl SqliteInbox {
     pub fn new(pool: SqlitePool) -> Self {
         SqliteInbox { pool }
     }
-}
-
-type Row = (i64, String, Option<String>, String, i64, Option<i64>);
-
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Ids as one JSON array, for `IN (SELECT value FROM json_each(?))`.
@@ -84,21 +77,7 @@ impl Inbox for SqliteInbox {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(
-                |(position, id, kind, payload, published_at_ms, expires_at_ms)| {
-                    Ok(Positioned {
-                        position: position as u64,
-                        notification: Notification {
-                            id,
-                            recipient: recipient.to_string(),
-                            payload: RawValue::from_string(payload)?,
-                            kind,
-                            published_at_ms: published_at_ms as u64,
-                            expires_at_ms: expires_at_ms.map(|e| e as u64),
-                        },
-                    })
-                },
-            )
+            .map(|row| super::from_row(recipient, row))
             .collect()
     }
 

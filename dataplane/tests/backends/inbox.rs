@@ -1,16 +1,72 @@
+//! The inbox's rules, on each of its databases: the same scenarios on
+//! PostgreSQL and on the standalone service's SQLite.
+
 use std::time::Duration;
 
-use dataplane::inbox::{Inbox, Positioned, PostgresInbox};
+use dataplane::inbox::{Inbox, Positioned, PostgresInbox, SqliteInbox};
 use dataplane::notification::Notification;
+use dataplane::standalone::DataDir;
 use serde_json::value::RawValue;
 use testenv::TestDatabase;
 
-async fn inbox() -> (PostgresInbox, TestDatabase) {
-    let db = TestDatabase::create("inbox").await;
-    let pool = db.pool().await;
-    let inbox = PostgresInbox::new(pool);
-    inbox.migrate().await.expect("the migrations apply");
-    (inbox, db)
+/// An inbox on a database of its own; `finish` removes it.
+enum TestInbox {
+    Postgres(PostgresInbox, TestDatabase),
+    Sqlite(SqliteInbox, DataDir),
+}
+
+impl TestInbox {
+    async fn postgres() -> TestInbox {
+        let db = TestDatabase::create("inbox").await;
+        let inbox = PostgresInbox::new(db.pool().await);
+        inbox.migrate().await.expect("the migrations apply");
+        TestInbox::Postgres(inbox, db)
+    }
+
+    async fn sqlite() -> TestInbox {
+        let path = std::env::temp_dir().join(testenv::unique_name("inbox"));
+        let data_dir = DataDir::lock(&path).expect("a data directory");
+        let pool = data_dir.database().await.expect("the database");
+        TestInbox::Sqlite(SqliteInbox::new(pool), data_dir)
+    }
+
+    fn inbox(&self) -> &dyn Inbox {
+        match self {
+            TestInbox::Postgres(inbox, _) => inbox,
+            TestInbox::Sqlite(inbox, _) => inbox,
+        }
+    }
+
+    async fn finish(self) {
+        match self {
+            TestInbox::Postgres(_, db) => db.drop_database().await,
+            TestInbox::Sqlite(_, data_dir) => {
+                let _ = std::fs::remove_dir_all(&data_dir.path);
+            }
+        }
+    }
+}
+
+/// Runs the scenario `fn $name(&dyn Inbox)` on each database, as the tests
+/// `$name::postgres` and `$name::sqlite`.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn postgres() {
+                let inbox = super::TestInbox::postgres().await;
+                super::$name(inbox.inbox()).await;
+                inbox.finish().await;
+            }
+
+            #[tokio::test]
+            async fn sqlite() {
+                let inbox = super::TestInbox::sqlite().await;
+                super::$name(inbox.inbox()).await;
+                inbox.finish().await;
+            }
+        }
+    };
 }
 
 fn positioned(
@@ -38,15 +94,17 @@ fn ids(list: &[Positioned]) -> Vec<&str> {
 }
 
 #[tokio::test]
-async fn migrations_apply_again_without_change() {
-    let (inbox, db) = inbox().await;
+async fn postgres_migrations_apply_again_without_change() {
+    let db = TestDatabase::create("inbox").await;
+    let inbox = PostgresInbox::new(db.pool().await);
+    inbox.migrate().await.expect("the migrations apply");
     inbox.migrate().await.expect("a second run changes nothing");
     db.drop_database().await;
 }
 
-#[tokio::test]
-async fn stored_notifications_come_back_in_position_order_exactly_as_stored() {
-    let (inbox, db) = inbox().await;
+on_both!(stored_notifications_come_back_in_position_order_exactly_as_stored);
+
+async fn stored_notifications_come_back_in_position_order_exactly_as_stored(inbox: &dyn Inbox) {
     inbox
         .store(&[
             positioned("u", 30, "c", "3", None),
@@ -84,12 +142,11 @@ async fn stored_notifications_come_back_in_position_order_exactly_as_stored() {
         ids(&inbox.pending("u", None, 2, 2_000).await.expect("limit")),
         ["a", "b"]
     );
-    db.drop_database().await;
 }
 
-#[tokio::test]
-async fn a_replayed_notification_is_stored_once() {
-    let (inbox, db) = inbox().await;
+on_both!(a_replayed_notification_is_stored_once);
+
+async fn a_replayed_notification_is_stored_once(inbox: &dyn Inbox) {
     let batch = [
         positioned("u", 1, "a", "1", None),
         positioned("u", 2, "b", "2", None),
@@ -100,12 +157,11 @@ async fn a_replayed_notification_is_stored_once() {
         ids(&inbox.pending("u", None, 100, 0).await.expect("pending")),
         ["a", "b"]
     );
-    db.drop_database().await;
 }
 
-#[tokio::test]
-async fn acknowledged_and_expired_notifications_leave() {
-    let (inbox, db) = inbox().await;
+on_both!(acknowledged_and_expired_notifications_leave);
+
+async fn acknowledged_and_expired_notifications_leave(inbox: &dyn Inbox) {
     inbox
         .store(&[
             positioned("u", 1, "a", "1", None),
@@ -146,5 +202,4 @@ async fn acknowledged_and_expired_notifications_leave() {
         .await
         .expect("purge");
     assert_eq!(purged, 1);
-    db.drop_database().await;
 }

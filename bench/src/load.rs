@@ -1,0 +1,190 @@
+//! The load: clients that take and acknowledge what they receive, and a
+//! publisher that sends batches at a set rate; what was delivered and how
+//! long it took.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use notif_sdk::{NewNotification, Publisher, Transport};
+use testenv::notifd::Deployment;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// Batches sent per second.
+const TICKS_PER_SEC: u32 = 100;
+/// Batches in flight at once, at most.
+const IN_FLIGHT: usize = 64;
+/// How long the clients get, after publishing stops, for the rest.
+const DRAIN: Duration = Duration::from_secs(15);
+
+pub struct Load {
+    pub clients: usize,
+    pub rate: u32,
+    pub duration: Duration,
+}
+
+/// What the clients counted.
+#[derive(Default)]
+struct Received {
+    /// Delivered while publishing went on.
+    in_window: AtomicU64,
+    total: AtomicU64,
+    /// Publish-to-deliver, in ms.
+    latency: Mutex<Option<Histogram<u64>>>,
+    publishing: std::sync::atomic::AtomicBool,
+}
+
+pub struct Figures {
+    duration: Duration,
+    offered: u64,
+    accepted: u64,
+    refused: u64,
+    delivered_in_window: u64,
+    delivered: u64,
+    latency: Histogram<u64>,
+}
+
+impl Load {
+    pub async fn run(&self, deployment: &Deployment) -> Figures {
+        let connect_url = format!("http://127.0.0.1:{}", deployment.role("distributor").http);
+        let publish_url = format!("http://127.0.0.1:{}", deployment.role("receiver").http);
+        let recipients: Vec<String> = (0..self.clients).map(|i| format!("bench-{i}")).collect();
+        let received = Arc::new(Received {
+            latency: Mutex::new(Some(
+                Histogram::new_with_bounds(1, 120_000, 3).expect("valid bounds"),
+            )),
+            ..Received::default()
+        });
+        let clients = crate::connect_all(&connect_url, &recipients, Transport::WebSocket, |s| {
+            tokio::spawn(take(s, received.clone()))
+        })
+        .await;
+
+        received.publishing.store(true, Ordering::Relaxed);
+        let publisher = Publisher::new(&publish_url, crate::API_KEY);
+        let (offered, accepted, refused) = self.publish(&publisher, &recipients).await;
+        received.publishing.store(false, Ordering::Relaxed);
+        let delivered_in_window = received.in_window.load(Ordering::Relaxed);
+
+        let drained = Instant::now() + DRAIN;
+        while received.total.load(Ordering::Relaxed) < accepted && Instant::now() < drained {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        for client in clients {
+            client.abort();
+        }
+        let latency = received
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("taken once");
+        Figures {
+            duration: self.duration,
+            offered,
+            accepted,
+            refused,
+            delivered_in_window,
+            delivered: received.total.load(Ordering::Relaxed),
+            latency,
+        }
+    }
+
+    /// Publishes `rate` a second for the duration, round robin over the
+    /// recipients; returns how many were offered, accepted and refused.
+    async fn publish(&self, publisher: &Publisher, recipients: &[String]) -> (u64, u64, u64) {
+        let per_tick = (self.rate / TICKS_PER_SEC).max(1) as usize;
+        let ticks = self.duration.as_secs() * u64::from(TICKS_PER_SEC);
+        let mut tick = tokio::time::interval(Duration::from_secs(1) / TICKS_PER_SEC);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let refused = Arc::new(AtomicU64::new(0));
+        let mut next = 0usize;
+        for _ in 0..ticks {
+            tick.tick().await;
+            let batch: Vec<NewNotification> = (0..per_tick)
+                .map(|_| {
+                    next += 1;
+                    let recipient = &recipients[next % recipients.len()];
+                    NewNotification::new(recipient, serde_json::json!({ "n": next }))
+                })
+                .collect();
+            let permit = in_flight
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            let (publisher, accepted, refused) =
+                (publisher.clone(), accepted.clone(), refused.clone());
+            tokio::spawn(async move {
+                let count = batch.len() as u64;
+                match publisher.publish(&batch).await {
+                    Ok(_) => accepted.fetch_add(count, Ordering::Relaxed),
+                    Err(_) => refused.fetch_add(count, Ordering::Relaxed),
+                };
+                drop(permit);
+            });
+        }
+        // The last batches' answers.
+        let _ = in_flight.acquire_many(IN_FLIGHT as u32).await;
+        (
+            ticks * per_tick as u64,
+            accepted.load(Ordering::Relaxed),
+            refused.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One client: takes each notification, records its latency, acknowledges it.
+async fn take(mut subscription: notif_sdk::Subscription, received: Arc<Received>) {
+    while let Ok(notification) = subscription.next().await {
+        subscription.ack(&notification.id);
+        let latency =
+            dataplane::notification::now_ms().saturating_sub(notification.published_at_ms);
+        if received.publishing.load(Ordering::Relaxed) {
+            received.in_window.fetch_add(1, Ordering::Relaxed);
+        }
+        received.total.fetch_add(1, Ordering::Relaxed);
+        if let Some(histogram) = received
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            let _ = histogram.record(latency.max(1));
+        }
+    }
+}
+
+impl Figures {
+    pub fn delivered_per_sec(&self) -> f64 {
+        self.delivered_in_window as f64 / self.duration.as_secs_f64()
+    }
+
+    pub fn latency_ms(&self, percentile: f64) -> u64 {
+        self.latency.value_at_percentile(percentile)
+    }
+}
+
+impl fmt::Display for Figures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "offered {}, accepted {} ({:.0}/s), refused {}; delivered {} while publishing, {} in all; latency p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
+            self.offered,
+            self.accepted,
+            self.accepted as f64 / self.duration.as_secs_f64(),
+            self.refused,
+            self.delivered_in_window,
+            self.delivered,
+            self.latency_ms(50.0),
+            self.latency_ms(99.0),
+            self.latency_ms(99.9),
+            self.latency.max(),
+        )
+    }
+}

@@ -1,0 +1,209 @@
+//! `notif-bench`: the benchmark of SaaSaparilla Notifications (`just bench`).
+//!
+//! It starts the service (the three roles on the test servers, or
+//! standalone), opens client connections with the Rust SDK, publishes
+//! through the publish API in batches at a set rate, and prints what it
+//! measured: notifications delivered per second, publish-to-deliver
+//! latency, and the memory one idle connection costs the server. Each
+//! scenario runs on a fresh deployment. It is a benchmark, not a test: it
+//! prints figures and fails only when it cannot run.
+
+mod load;
+mod memory;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use notif_sdk::Transport;
+use testenv::notifd::{Deployment, Env};
+
+use load::Load;
+
+/// The credentials the benchmark's deployments use.
+const API_KEY: &str = "bench-publisher-key";
+const JWT_SECRET: &str = "bench-jwt-secret";
+
+#[derive(Parser, Debug)]
+#[command(about)]
+struct Args {
+    /// How the service is deployed.
+    #[arg(value_enum, default_value = "distributed")]
+    target: Target,
+    /// The notifd binary; by default the one next to this program.
+    #[arg(long)]
+    notifd: Option<PathBuf>,
+    /// WebSocket clients of the throughput scenario.
+    #[arg(long, default_value_t = 10_000)]
+    clients: usize,
+    /// Notifications published per second in the throughput scenario.
+    #[arg(long, default_value_t = 20_000)]
+    rate: u32,
+    /// Seconds of publishing in the throughput scenario.
+    #[arg(long, default_value_t = 60)]
+    duration_secs: u64,
+    /// Notifications per second of the latency scenario.
+    #[arg(long, default_value_t = 5_000)]
+    latency_rate: u32,
+    /// WebSocket clients of the latency scenario.
+    #[arg(long, default_value_t = 1_000)]
+    latency_clients: usize,
+    /// Seconds of publishing in the latency scenario.
+    #[arg(long, default_value_t = 30)]
+    latency_secs: u64,
+    /// Idle connections of the memory scenarios.
+    #[arg(long, default_value_t = 20_000)]
+    idle: usize,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum Target {
+    /// receiver, director and distributor on Kafka, PostgreSQL and Redis.
+    Distributed,
+    /// `notifd standalone`.
+    Standalone,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    // Thousands of sockets, here and in the servers started from here.
+    rlimit::increase_nofile_limit(u64::MAX)?;
+    let notifd = match &args.notifd {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("notifd"),
+    };
+    anyhow::ensure!(
+        notifd.is_file(),
+        "no notifd at {}: build it (cargo build --release -p dataplane) or give --notifd",
+        notifd.display()
+    );
+    let bench = Bench {
+        target: args.target,
+        notifd,
+    };
+    println!(
+        "notif-bench: {:?}, on this machine, everything local",
+        args.target
+    );
+
+    let throughput = bench
+        .load(Load {
+            clients: args.clients,
+            rate: args.rate,
+            duration: Duration::from_secs(args.duration_secs),
+        })
+        .await;
+    println!(
+        "throughput: {:.0} notifications/s delivered (target ≥ 20,000/s) to {} WebSocket clients, {} s at {}/s offered\n  {throughput}",
+        throughput.delivered_per_sec(),
+        args.clients,
+        args.duration_secs,
+        args.rate
+    );
+
+    let latency = bench
+        .load(Load {
+            clients: args.latency_clients,
+            rate: args.latency_rate,
+            duration: Duration::from_secs(args.latency_secs),
+        })
+        .await;
+    println!(
+        "latency: p99 {} ms publish-to-deliver (target ≤ 50 ms) at {}/s to {} WebSocket clients\n  {latency}",
+        latency.latency_ms(99.0),
+        args.latency_rate,
+        args.latency_clients
+    );
+
+    for transport in [Transport::WebSocket, Transport::Sse] {
+        let memory = bench.idle(transport, args.idle).await;
+        let target = match transport {
+            Transport::WebSocket => " (target ≤ 16 KiB)",
+            _ => "",
+        };
+        println!(
+            "memory: {:.1} KiB of server RSS per idle {transport:?} connection{target}\n  {memory}",
+            memory.per_connection_kib()
+        );
+    }
+    Ok(())
+}
+
+/// Starts deployments to measure.
+struct Bench {
+    target: Target,
+    notifd: PathBuf,
+}
+
+impl Bench {
+    async fn deploy(&self) -> Deployment {
+        let env: Env = vec![
+            (
+                "NOTIF_API_KEY_HASHES",
+                dataplane::auth::api_keys::ApiKeys::hash(API_KEY),
+            ),
+            ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
+        ];
+        match self.target {
+            Target::Distributed => Deployment::distributed(&self.notifd, 6, env).await,
+            Target::Standalone => {
+                let dir = std::env::temp_dir().join(testenv::unique_name("bench"));
+                Deployment::standalone(&self.notifd, &dir, env).await
+            }
+        }
+    }
+
+    async fn load(&self, load: Load) -> load::Figures {
+        let deployment = self.deploy().await;
+        let figures = load.run(&deployment).await;
+        deployment.finish().await;
+        figures
+    }
+
+    async fn idle(&self, transport: Transport, connections: usize) -> memory::Figures {
+        let deployment = self.deploy().await;
+        let figures = memory::idle(&deployment, transport, connections).await;
+        deployment.finish().await;
+        figures
+    }
+}
+
+/// A client token for `recipient`, valid for an hour.
+fn token(recipient: &str) -> String {
+    let claims = dataplane::auth::jwt::Claims {
+        sub: recipient.to_string(),
+        exp: dataplane::notification::now_ms() / 1000 + 3600,
+        scope: String::new(),
+    };
+    dataplane::auth::jwt::sign_with_secret(&claims, JWT_SECRET.as_bytes())
+        .expect("HS256 signs with any secret")
+}
+
+/// Opens a subscription per recipient over `transport`, a wave at a time,
+/// each handled by `handle`; returns once every one is connected.
+async fn connect_all(
+    url: &str,
+    recipients: &[String],
+    transport: Transport,
+    handle: impl Fn(notif_sdk::Subscription) -> tokio::task::JoinHandle<()>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::with_capacity(recipients.len());
+    for wave in recipients.chunks(500) {
+        let mut subscriptions = Vec::with_capacity(wave.len());
+        for recipient in wave {
+            let subscription = notif_sdk::Subscriber::new(url, token(recipient))
+                .transport(transport)
+                .subscribe();
+            subscriptions.push(subscription);
+        }
+        for mut subscription in subscriptions {
+            tokio::time::timeout(Duration::from_secs(60), subscription.connected())
+                .await
+                .expect("each client connects within a minute")
+                .expect("connected");
+            tasks.push(handle(subscription));
+        }
+    }
+    tasks
+}
