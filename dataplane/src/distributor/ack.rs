@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -60,7 +60,7 @@ pub struct TokenQuery {
     request_body = AckRequest,
     responses(
         (status = 200, description = "Which ids were held for the recipient, and which were not.", body = AckResponse),
-        (status = 400, description = "The body is not `{\"ids\":[...]}` JSON sent as `application/json` (`invalid_body`); or a query parameter that is not understood, answered in plain text.", content((ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter), answered before the token is checked; or the body is not `{\"ids\":[...]}` JSON sent as `application/json` (`invalid_body`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 413, description = "More than 1000 ids (`too_many_ids`).", body = ErrorBody),
         (status = 422, description = "`ids` is empty (`empty_ids`), or an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`).", body = ErrorBody),
@@ -71,9 +71,11 @@ pub struct TokenQuery {
 pub async fn acknowledge(
     State(distributor): State<Arc<Distributor>>,
     headers: HeaderMap,
-    Query(query): Query<TokenQuery>,
+    query: Result<Query<TokenQuery>, QueryRejection>,
     body: Result<Json<AckRequest>, JsonRejection>,
 ) -> Result<Json<AckResponse>, ApiError> {
+    // The query first, as the token may be in it.
+    let Query(query) = query?;
     let recipient = token::recipient(&headers, query.token.as_deref(), &distributor.jwt)?;
     let Json(AckRequest { ids }) = body.map_err(|e| {
         ApiError::bad_request(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
@@ -51,7 +52,9 @@ pub struct PollResponse {
 /// including `after`, then answers with what follows, waiting up to `wait`
 /// seconds for the first one. A client loops, polling with `after=next`.
 /// It counts as connected only while a poll waits: what is published
-/// between polls waits in its inbox for the next one.
+/// between polls waits in its inbox for the next one. While presence (where
+/// connections are registered) or the inbox is unreachable, a poll is
+/// answered `503` `unavailable` with `Retry-After`.
 #[utoipa::path(
     get,
     path = "/v1/connect/poll",
@@ -60,7 +63,7 @@ pub struct PollResponse {
     params(PollQuery),
     responses(
         (status = 200, description = "The notifications after `after`, in position order (none when none came within `wait`), and the next cursor.", body = PollResponse),
-        (status = 400, description = "A query parameter that is not understood (`after` not a whole number, say), answered in plain text.", content_type = "text/plain", body = String),
+        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` or `wait` not a whole number, say), answered before the token is checked.", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 422, description = "`wait` is over 60 seconds (`invalid_wait`).", body = ErrorBody),
         (status = 503, response = Unavailable),
@@ -70,8 +73,10 @@ pub struct PollResponse {
 pub async fn poll(
     State(distributor): State<Arc<Distributor>>,
     headers: HeaderMap,
-    Query(query): Query<PollQuery>,
+    query: Result<Query<PollQuery>, QueryRejection>,
 ) -> Result<Json<PollResponse>, ApiError> {
+    // The query first, as the token may be in it.
+    let Query(query) = query?;
     let recipient = token::recipient(&headers, query.token.as_deref(), &distributor.jwt)?;
     let wait = Duration::from_secs(query.wait.unwrap_or(25));
     if wait > Duration::from_secs(MAX_WAIT_SECS) {

@@ -7,6 +7,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -16,7 +17,7 @@ use utoipa::IntoParams;
 
 use super::session::Session;
 use super::{Distributor, Envelope, token};
-use crate::api_error::{ApiError, Unauthorized, Unavailable};
+use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -48,7 +49,9 @@ pub struct ConnectQuery {
 /// `slow_client` when the connection's queue filled. The stream also ends
 /// when the distributor stops. SSE is one-way: acknowledge with
 /// `POST /v1/ack`; reconnect with `Last-Event-ID` (an `EventSource` sends it
-/// by itself).
+/// by itself). While presence (where connections are registered) is
+/// unreachable, a connection is answered `503` `unavailable` with
+/// `Retry-After`.
 #[utoipa::path(
     get,
     path = "/v1/connect/sse",
@@ -56,11 +59,11 @@ pub struct ConnectQuery {
     tag = "connect",
     params(
         ConnectQuery,
-        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "Resume after this position; wins over `after`. A value that is not a whole number is ignored."),
+        ("Last-Event-ID" = Option<u64>, Header, nullable = false, description = "Resume after this position; wins over `after`. A value that is not a whole number is answered `400` `invalid_header`; an empty one counts as absent."),
     ),
     responses(
         (status = 200, description = "The event stream, as described above.", content_type = "text/event-stream", body = String),
-        (status = 400, description = "A query parameter that is not understood (`after` not a whole number, say), answered in plain text.", content_type = "text/plain", body = String),
+        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` not a whole number, say), answered before the token is checked; or a `Last-Event-ID` that is not a whole number (`invalid_header`, `field` `Last-Event-ID`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 503, response = Unavailable),
     ),
@@ -69,14 +72,12 @@ pub struct ConnectQuery {
 pub async fn connect(
     State(distributor): State<Arc<Distributor>>,
     headers: HeaderMap,
-    Query(query): Query<ConnectQuery>,
+    query: Result<Query<ConnectQuery>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    // The query first, as the token may be in it.
+    let Query(query) = query?;
     let recipient = token::recipient(&headers, query.token.as_deref(), &distributor.jwt)?;
-    let after = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .or(query.after);
+    let after = last_event_id(&headers)?.or(query.after);
     let stop = distributor.stop.clone();
     let session = Session::open(distributor, recipient, after, "sse").await?;
 
@@ -100,6 +101,28 @@ pub async fn connect(
         }
     });
     Ok(Sse::new(events.map(Ok)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// The position in `Last-Event-ID`, if there is one. An empty header is none
+/// (an `EventSource` whose last event had no id could send one); anything
+/// else that is not a whole number is refused rather than ignored, since
+/// ignoring it would resend everything not yet acknowledged.
+fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    let Some(value) = headers.get("last-event-id") else {
+        return Ok(None);
+    };
+    let refused = || {
+        ApiError::bad_request(
+            "invalid_header",
+            "Last-Event-ID is a position: a whole number",
+        )
+        .at("Last-Event-ID")
+    };
+    let value = value.to_str().map_err(|_| refused())?.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value.parse::<u64>().map(Some).map_err(|_| refused())
 }
 
 fn event(envelope: &Envelope) -> Event {

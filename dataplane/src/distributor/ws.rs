@@ -1,10 +1,11 @@
 //! `GET /v1/connect/ws`: WebSocket. The server sends text frames
 //! `{"type":"notification", ...envelope}`; the client acknowledges with
 //! `{"type":"ack","ids":[...]}` and is answered `{"type":"acked","ids":[...]}`
-//! with the ids that left its inbox.
+//! with the ids that were held for it (in its inbox, or waiting live).
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Query, State};
@@ -27,10 +28,11 @@ pub enum ServerFrame {
     /// The answer to an `ack`: the ids that were held for the recipient and
     /// now are not.
     Acked { ids: Vec<String> },
-    /// `bad_frame`: the client sent something that is not a client frame.
-    /// `unavailable`: the inbox is unreachable (an `ack` was not taken, or
-    /// the connection is closing with 1013). `slow_client`: the connection
-    /// is closing with 4001.
+    /// `bad_frame`: the client sent something that is not a client frame;
+    /// the connection stays open. `unavailable`: the inbox is unreachable;
+    /// either an `ack` was not taken (the connection stays open: send it
+    /// again later) or the connection is closing with 1013. `slow_client`:
+    /// the connection is closing with 4001.
     Error { code: String, message: String },
 }
 
@@ -55,13 +57,19 @@ pub enum ClientFrame {
 /// - client to server (schema `ClientFrame`):
 ///   `{"type":"ack","ids":[...]}`.
 ///
+/// While presence (where connections are registered) is unreachable, the
+/// handshake is answered `503` `unavailable` with `Retry-After`.
+///
 /// A live notification waits for an acknowledgement (10 s by default)
 /// before the recipient's next one is sent. The server closes with `1001`
 /// when the distributor stops (reconnect), `1013` when the inbox is
 /// unreachable and `4001` when more live notifications waited for this
 /// connection than its queue holds (256 by default); an `error` frame with
 /// the reason (`unavailable`, `slow_client`) comes just before the last two.
-/// Nothing unacknowledged is lost: reconnect with `after`, with backoff.
+/// An `ack` the server could not take (the inbox is unreachable) is answered
+/// with an `error` frame `unavailable` instead of `acked`, and the
+/// connection stays open: send the `ack` again later. Nothing
+/// unacknowledged is lost: reconnect with `after`, with backoff.
 #[utoipa::path(
     get,
     path = "/v1/connect/ws",
@@ -70,7 +78,7 @@ pub enum ClientFrame {
     params(ConnectQuery),
     responses(
         (status = 101, description = "Switching Protocols: the WebSocket is open; frames as described above."),
-        (status = 400, description = "Not a WebSocket handshake (`not_a_websocket`); or a query parameter that is not understood (`after` not a whole number, say), answered in plain text.", content((ErrorBody = "application/json"), (String = "text/plain"))),
+        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` not a whole number, say), answered before the token is checked; or not a WebSocket handshake (`not_a_websocket`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 426, description = "The connection cannot be upgraded (`not_a_websocket`).", body = ErrorBody),
         (status = 503, response = Unavailable),
@@ -80,10 +88,12 @@ pub enum ClientFrame {
 pub async fn connect(
     State(distributor): State<Arc<Distributor>>,
     headers: HeaderMap,
-    Query(query): Query<ConnectQuery>,
+    query: Result<Query<ConnectQuery>, QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    // Who it is first: an unauthenticated client learns nothing more.
+    // The query first, as the token may be in it; then who it is: an
+    // unauthenticated client learns nothing more.
+    let Query(query) = query?;
     let recipient = token::recipient(&headers, query.token.as_deref(), &distributor.jwt)?;
     let upgrade = upgrade.map_err(|rejection| {
         ApiError::new(

@@ -45,8 +45,9 @@ pub enum PublishRequest {
 }
 
 /// One notification. Fields other than these are refused (400
-/// `unknown_field`), and so is `null` for an optional one (400
-/// `invalid_type`): leave it out instead.
+/// `unknown_field`). `null` for an optional field (`id`, `ttl`, `kind`) is
+/// as if it were left out, and for `recipient` as if it were missing (400
+/// `missing_field`); a `null` `payload` is a payload like any other.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"recipient": "alice", "payload": {"text": "hello"}, "id": "order-1042-shipped", "ttl": 3600, "kind": "chat"}))]
@@ -56,31 +57,29 @@ pub struct NewNotification {
     /// `invalid_recipient`).
     #[schema(min_length = 1, max_length = 256, pattern = "^[A-Za-z0-9._:@-]+$")]
     pub recipient: String,
-    /// Any JSON value, `null` included, passed to clients exactly as sent.
-    /// At most `--max-payload-bytes` bytes of JSON as sent (64 KiB by
-    /// default; more: 413 `payload_too_large`).
+    /// Required, and any JSON value: `null` too, which is a payload like
+    /// any other (only leaving `payload` out is 400 `missing_field`). Passed
+    /// to clients exactly as sent. At most `--max-payload-bytes` bytes of
+    /// JSON as sent (64 KiB by default; more: 413 `payload_too_large`).
     #[schema(value_type = Value)]
     pub payload: serde_json::Value,
     /// The notification's id, which clients de-duplicate and acknowledge by:
     /// give one so that they recognise a retried publish. 1 to 128
     /// characters of `A-Z a-z 0-9 . _ : @ -` (otherwise 422 `invalid_id`),
-    /// unique within a batch (otherwise 422 `duplicate_id`). Without it the
-    /// receiver makes a UUIDv7.
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 128,
-        pattern = "^[A-Za-z0-9._:@-]+$"
-    )]
+    /// unique within a batch (otherwise 422 `duplicate_id`). Without it (or
+    /// with `null`) the receiver makes a UUIDv7.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9._:@-]+$")]
     pub id: Option<String>,
     /// Seconds after which it is dropped instead of delivered: 1 to
     /// `--max-ttl-secs` (30 days by default; otherwise 422 `invalid_ttl`).
-    /// Without it, it never expires.
-    #[schema(nullable = false, minimum = 1)]
+    /// Without it (or with `null`), it never expires.
+    #[schema(minimum = 1)]
     pub ttl: Option<u64>,
     /// A label for clients to route on, passed to them as the envelope's
-    /// `kind`: 1 to 64 bytes of UTF-8 (otherwise 422 `invalid_kind`).
-    #[schema(nullable = false, min_length = 1, max_length = 64)]
+    /// `kind`: 1 to 64 bytes of UTF-8, which is fewer than 64 characters
+    /// when some take more than a byte (otherwise 422 `invalid_kind`).
+    /// Without it (or with `null`), the envelope has no `kind`.
+    #[schema(min_length = 1, max_length = 64)]
     pub kind: Option<String>,
 }
 
@@ -239,10 +238,15 @@ fn notification(
     if let Some(kind) = &kind
         && !(1..=notification::KIND_MAX_LEN).contains(&kind.len())
     {
-        return Err(
-            ApiError::unprocessable("invalid_kind", "a kind is 1 to 64 characters")
-                .at(field("kind")),
-        );
+        return Err(ApiError::unprocessable(
+            "invalid_kind",
+            format!(
+                "a kind is 1 to {} bytes of UTF-8; this one is {} bytes",
+                notification::KIND_MAX_LEN,
+                kind.len()
+            ),
+        )
+        .at(field("kind")));
     }
 
     Ok(Notification {
@@ -270,6 +274,7 @@ fn required<T: DeserializeOwned>(
     })
 }
 
+/// The field `name`, if given; an explicit `null` is as if it were not.
 fn optional<T: DeserializeOwned>(
     object: &Object,
     name: &str,
@@ -278,6 +283,7 @@ fn optional<T: DeserializeOwned>(
 ) -> Result<Option<T>, ApiError> {
     object
         .get(name)
+        .filter(|raw| raw.get().trim() != "null")
         .map(|raw| {
             serde_json::from_str(raw.get()).map_err(|_| {
                 ApiError::bad_request("invalid_type", format!("`{name}` must be {what}"))
@@ -339,6 +345,67 @@ mod tests {
             ["a", "b"]
         );
         assert!(is_valid_id(&list[0].id) && list[0].id != list[1].id);
+    }
+
+    #[test]
+    fn null_for_an_optional_field_is_as_if_it_were_left_out() {
+        let n = parse_str(r#"{"recipient":"u","payload":1,"id":null,"ttl" : null ,"kind":null}"#)
+            .expect("null optional fields are accepted")
+            .remove(0);
+        assert!(is_valid_id(&n.id), "an id is made: {}", n.id);
+        assert_eq!((n.expires_at_ms, n.kind), (None, None));
+        let batch = parse_str(
+            r#"{"notifications":[{"recipient":"u","payload":1,"id":null},{"recipient":"v","payload":2,"id":null}]}"#,
+        )
+        .expect("null ids in a batch are made, not duplicates");
+        assert_ne!(batch[0].id, batch[1].id);
+        assert_eq!(
+            error(r#"{"recipient":null,"payload":1}"#),
+            (
+                StatusCode::BAD_REQUEST,
+                "missing_field",
+                Some("recipient".into())
+            ),
+            "a required field is still required"
+        );
+    }
+
+    #[test]
+    fn a_null_payload_is_a_payload() {
+        let n = parse_str(r#"{"recipient":"u","payload":null}"#)
+            .expect("a null payload is accepted")
+            .remove(0);
+        assert_eq!(n.payload.get(), "null");
+    }
+
+    #[test]
+    fn the_kind_is_measured_in_bytes_and_its_error_says_so() {
+        let fits = "é".repeat(32);
+        let n = parse_str(&format!(
+            r#"{{"recipient":"u","payload":1,"kind":"{fits}"}}"#
+        ))
+        .expect("64 bytes fit")
+        .remove(0);
+        assert_eq!(n.kind.as_deref(), Some(fits.as_str()));
+        // 33 characters, 66 bytes: within 64 characters, over 64 bytes.
+        let body = format!(
+            r#"{{"recipient":"u","payload":1,"kind":"{}"}}"#,
+            "é".repeat(33)
+        );
+        let e = parse_str(&body).expect_err("66 bytes do not fit");
+        assert_eq!(
+            (e.status, e.code, e.field.as_deref()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_kind",
+                Some("kind")
+            )
+        );
+        assert!(
+            e.message.contains("bytes") && !e.message.contains("characters"),
+            "the message says what is measured: {}",
+            e.message
+        );
     }
 
     #[test]

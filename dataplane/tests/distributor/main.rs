@@ -3,6 +3,7 @@
 
 mod ack;
 mod poll;
+mod query;
 mod sse;
 mod ws;
 

@@ -195,3 +195,53 @@ async fn a_missing_bad_or_expired_token_is_refused() {
     }
     d.db.drop_database().await;
 }
+
+#[tokio::test]
+async fn an_unreadable_last_event_id_is_refused_and_an_empty_one_is_none() {
+    let d = TestDistributor::start().await;
+    d.fill_inbox("u", &["n1", "n2"]).await;
+    let connect = |last_event_id: &'static str| {
+        d.http
+            .get(format!("{}/v1/connect/sse?after=10", d.url))
+            .bearer_auth(token("u"))
+            .header("last-event-id", last_event_id)
+            .send()
+    };
+    for bad in ["abc", "-1", "1.5", "10 20"] {
+        let response = connect(bad).await.expect("the distributor answers");
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "Last-Event-ID {bad:?}"
+        );
+        let error: serde_json::Value = response.json().await.expect("a JSON error body");
+        assert_eq!(
+            (
+                error["error"]["code"].as_str(),
+                error["error"]["field"].as_str()
+            ),
+            (Some("invalid_header"), Some("Last-Event-ID")),
+            "Last-Event-ID {bad:?}: {error}"
+        );
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("Last-Event-ID")),
+            "{error}"
+        );
+    }
+    assert!(!d.is_present("u").await, "no refused connection registered");
+
+    let empty = connect("").await.expect("the distributor answers");
+    assert_eq!(empty.status(), StatusCode::OK, "an empty one is none");
+    let mut client = SseClient {
+        body: empty.bytes_stream().boxed(),
+        buffer: String::new(),
+    };
+    assert_eq!(
+        client.ids(1).await,
+        ["n2"],
+        "`after` applies when Last-Event-ID is empty"
+    );
+    d.db.drop_database().await;
+}

@@ -61,6 +61,30 @@ async fn one_notification_is_written_keyed_by_its_recipient() {
     assert_eq!(n.expires_at_ms, Some(n.published_at_ms + 60_000));
 }
 
+/// `null` for an optional field is as if it were left out; a `null`
+/// payload is a payload.
+#[tokio::test]
+async fn null_optional_fields_are_left_out_and_a_null_payload_is_kept() {
+    let receiver = TestReceiver::start().await;
+    let ids = accepted_ids(
+        receiver
+            .publish(
+                json!({"recipient": "u", "payload": null, "id": null, "ttl": null, "kind": null}),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(ids.len(), 1);
+
+    let written = notifications_in(&receiver.topic).await;
+    assert_eq!(written.len(), 1);
+    let n = &written[0].1;
+    assert_eq!(n.id, ids[0], "an id was made");
+    assert!(dataplane::notification::is_valid_id(&n.id));
+    assert_eq!(n.payload.get(), "null");
+    assert_eq!((n.kind.as_deref(), n.expires_at_ms), (None, None));
+}
+
 #[tokio::test]
 async fn a_batch_is_written_whole_and_in_order_per_recipient() {
     let receiver = TestReceiver::start().await;
