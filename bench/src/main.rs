@@ -67,8 +67,12 @@ enum Target {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    // Thousands of sockets, here and in the servers started from here.
-    rlimit::increase_nofile_limit(u64::MAX)?;
+    // Tens of thousands of sockets, here and in the servers started from
+    // here: as root, raise the hard limit too; otherwise go up to it.
+    let files = 1 << 20;
+    if rlimit::setrlimit(rlimit::Resource::NOFILE, files, files).is_err() {
+        rlimit::increase_nofile_limit(files)?;
+    }
     let notifd = match &args.notifd {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("notifd"),

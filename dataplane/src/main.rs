@@ -60,6 +60,11 @@ fn init_tracing(format: LogFormat) {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    // Every client connection is an open file: allow as many as the hard
+    // limit does (the soft one is often 1024).
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "cannot raise the open-files limit");
+    }
     let result = match cli.role {
         Role::Standalone(args) => args.run(dataplane::shutdown::signal()).await,
         Role::Token(args) => args

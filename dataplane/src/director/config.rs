@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
 
 use super::{Consume, Forwarder, Router};
 use crate::admin::{self, AdminArgs, Readiness};
@@ -51,6 +52,9 @@ pub struct RoutingArgs {
     /// Seconds a stop waits for notifications being routed before it commits and exits.
     #[arg(long, env = "NOTIF_DRAIN_TIMEOUT_SECS", default_value_t = 10)]
     pub drain_timeout_secs: u64,
+    /// Hours a notification may wait in the inbox for its recipient before it is purged.
+    #[arg(long, env = "NOTIF_INBOX_RETENTION_HOURS", default_value_t = 7 * 24)]
+    pub inbox_retention_hours: u64,
 }
 
 /// What routing works with.
@@ -93,6 +97,18 @@ impl RoutingArgs {
             commit_interval: Duration::from_secs(1),
             drain_timeout: Duration::from_secs(self.drain_timeout_secs),
         })
+    }
+}
+
+impl RoutingArgs {
+    /// Purges the inbox now and then, until `stop`.
+    pub fn purge(
+        &self,
+        inbox: Arc<dyn Inbox>,
+        stop: CancellationToken,
+    ) -> impl Future<Output = ()> + use<> {
+        let retention = Duration::from_secs(self.inbox_retention_hours.saturating_mul(3600));
+        super::purge::run(inbox, retention, Duration::from_secs(300), stop)
     }
 }
 
@@ -156,6 +172,7 @@ impl DirectorArgs {
             metrics,
         )?;
         let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
+        let purged = inbox.clone();
         let readiness = DirectorReadiness { inbox, log };
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin_server = tokio::spawn(
@@ -167,7 +184,9 @@ impl DirectorArgs {
         );
 
         tracing::info!(topic = %self.kafka.kafka_topic, group = %self.kafka_group, "director routing");
-        consume.run(shutdown).await;
+        let stop = crate::serve::cancel_on(shutdown);
+        tokio::spawn(self.routing.purge(purged, stop.clone()));
+        consume.run(stop.cancelled_owned()).await;
         let _ = stop_admin.send(());
         admin_server.await??;
         tracing::info!("director stopped");

@@ -15,6 +15,7 @@ mod consume;
 mod forwarder;
 mod lanes;
 mod offsets;
+mod purge;
 mod route;
 
 pub use config::{Backends, DirectorArgs, DirectorReadiness, RoutingArgs};

@@ -81,12 +81,18 @@ impl Router {
         // The connect/store race: a client that connected after the lookup
         // above may have read its inbox before this store. Connections join
         // live delivery before they read the inbox, so forwarding once more
-        // reaches any such client; the stored copy is removed by its ack.
+        // reaches any such client. Its acknowledgement settles the live
+        // delivery only (see the distributor's acknowledge), so the stored
+        // copy is removed here.
         if self
             .forward(item)
             .await
             .contains(&forward::Outcome::Delivered)
         {
+            let recipient = item.notification.recipient.as_str();
+            let id = std::slice::from_ref(&item.notification.id);
+            let remove = || self.inbox.acknowledge(recipient, id);
+            retry::until_ok("inbox acknowledge", self.outage_backoff, remove).await;
             return self.delivered(item);
         }
         Outcome::Stored

@@ -30,27 +30,32 @@ fn id_list(ids: &[String]) -> Result<String, serde_json::Error> {
 impl Inbox for SqliteInbox {
     async fn store(&self, batch: &[Positioned]) -> Result<(), InboxError> {
         let stored_at = to_i64(now_ms());
+        // One statement per chunk: one round trip to SQLite's thread each,
+        // within SQLite's limit of bound values.
         let mut transaction = self.pool.begin().await?;
-        for Positioned {
-            position,
-            notification: n,
-        } in batch
-        {
-            sqlx::query(
-                "INSERT INTO inbox (recipient, position, id, kind, payload, published_at_ms, expires_at_ms, stored_at_ms)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&n.recipient)
-            .bind(to_i64(*position))
-            .bind(&n.id)
-            .bind(n.kind.as_deref())
-            .bind(n.payload.get())
-            .bind(to_i64(n.published_at_ms))
-            .bind(n.expires_at_ms.map(to_i64))
-            .bind(stored_at)
-            .execute(&mut *transaction)
-            .await?;
+        for chunk in batch.chunks(1000) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO inbox (recipient, position, id, kind, payload, published_at_ms, expires_at_ms, stored_at_ms) ",
+            );
+            insert.push_values(
+                chunk,
+                |mut row,
+                 Positioned {
+                     position,
+                     notification: n,
+                 }| {
+                    row.push_bind(&n.recipient)
+                        .push_bind(to_i64(*position))
+                        .push_bind(&n.id)
+                        .push_bind(n.kind.as_deref())
+                        .push_bind(n.payload.get())
+                        .push_bind(to_i64(n.published_at_ms))
+                        .push_bind(n.expires_at_ms.map(to_i64))
+                        .push_bind(stored_at);
+                },
+            );
+            insert.push(" ON CONFLICT DO NOTHING");
+            insert.build().execute(&mut *transaction).await?;
         }
         transaction.commit().await?;
         Ok(())

@@ -81,13 +81,18 @@ async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, appended: Ar
     }
 }
 
+/// Rows per INSERT statement: one round trip to SQLite's thread each.
+const ROWS_PER_INSERT: usize = 1000;
+
 async fn insert(pool: &SqlitePool, group: &[Append]) -> Result<(), sqlx::Error> {
+    let records: Vec<&Vec<u8>> = group.iter().flat_map(|a| &a.records).collect();
     let mut transaction = pool.begin().await?;
-    for record in group.iter().flat_map(|a| &a.records) {
-        sqlx::query("INSERT INTO log (record) VALUES (?)")
-            .bind(record)
-            .execute(&mut *transaction)
-            .await?;
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::new("INSERT INTO log (record) ");
+        insert.push_values(chunk, |mut row, record| {
+            row.push_bind(*record);
+        });
+        insert.build().execute(&mut *transaction).await?;
     }
     transaction.commit().await
 }

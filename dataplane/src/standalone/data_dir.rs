@@ -81,8 +81,11 @@ impl DataDir {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10));
+        // One connection: SQLite has one writer at a time anyway, and
+        // writers on several connections would wait for each other in
+        // SQLite's busy handler, which sleeps. Statements queue here instead.
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(1)
             .connect_with(options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;

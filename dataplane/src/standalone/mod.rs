@@ -108,6 +108,7 @@ impl StandaloneArgs {
             .merge(crate::distributor::router(distributor))
             .merge(crate::openapi::router())
             .merge(demo::router(demo_secret));
+        tokio::spawn(self.routing.purge(inbox.clone(), stop.clone()));
         let admin_router = crate::admin::router(
             registry,
             Arc::new(DirectorReadiness {

@@ -76,6 +76,7 @@ impl TestDirector {
                 retry_backoff_ms: 50,
                 max_held: 100,
                 drain_timeout_secs: 5,
+                inbox_retention_hours: 1,
             },
             kafka: KafkaArgs {
                 kafka_bootstrap_servers: testenv::kafka_bootstrap(),
