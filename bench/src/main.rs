@@ -120,8 +120,20 @@ async fn main() -> anyhow::Result<()> {
         args.latency_clients
     );
 
+    // The server holds every idle connection as an open file, and so does
+    // this process: neither may hold more than the hard limit allows.
+    let (_, hard_limit) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    let idle = args
+        .idle
+        .min(usize::try_from(hard_limit.saturating_sub(1000)).unwrap_or(usize::MAX));
+    if idle < args.idle {
+        println!(
+            "memory: {idle} idle connections, not {}: this machine allows {hard_limit} open files per process",
+            args.idle
+        );
+    }
     for transport in [Transport::WebSocket, Transport::Sse] {
-        let memory = bench.idle(transport, args.idle).await;
+        let memory = bench.idle(transport, idle).await;
         let target = match transport {
             Transport::WebSocket => " (target ≤ 16 KiB)",
             _ => "",
