@@ -11,13 +11,13 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, GetParams, ObjectMeta, Patch, PatchParams, PostParams,
+    ApiResource, DeleteParams, DynamicObject, GetParams, Patch, PatchParams, PostParams,
 };
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, ResourceExt};
 use operator::crd::{self, NotificationCluster};
 use serde_json::{Value, json};
-use testenv::{kube_client, unique_name};
+use testenv::{create_namespace, kube_client};
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const FIELD_MANAGER: &str = "notification-operator-tests";
@@ -41,23 +41,6 @@ async fn install_crd(client: &Client) {
     .await
     .unwrap_or_else(|_| panic!("the CRD {name} is not Established within {TIMEOUT:?}"))
     .unwrap_or_else(|e| panic!("watching the CRD {name}: {e}"));
-}
-
-/// A namespace of the test's own.
-async fn create_namespace(client: &Client, prefix: &str) -> String {
-    let name = unique_name(prefix);
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
-    name
 }
 
 /// Removes a passing test's namespace; a failed test's is left for a look.

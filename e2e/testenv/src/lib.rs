@@ -21,7 +21,9 @@ pub mod kafka;
 pub mod notifd;
 pub mod servers;
 
-pub use servers::{TestDatabase, kafka_bootstrap, kube_client, postgres_url, redis_url};
+pub use servers::{
+    TestDatabase, create_namespace, kafka_bootstrap, kube_client, postgres_url, redis_url,
+};
 
 use std::time::Duration;
 

@@ -49,6 +49,19 @@ pub async fn kube_client() -> kube::Client {
     kube::Client::try_from(config).expect("a kube client from the test kubeconfig")
 }
 
+/// A Kubernetes namespace of one test's own, named after `prefix`.
+pub async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
+    use k8s_openapi::api::core::v1::Namespace;
+    let name = crate::unique_name(prefix);
+    let mut namespace = Namespace::default();
+    namespace.metadata.name = Some(name.clone());
+    kube::Api::<Namespace>::all(client.clone())
+        .create(&kube::api::PostParams::default(), &namespace)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
+    name
+}
+
 /// A Postgres database of one test's own, created empty on the shared server.
 /// [`TestDatabase::drop_database`] removes it at the end of a test that passed;
 /// a failed test's database is left for a look.

@@ -107,7 +107,7 @@ async fn kafka_stops_and_starts_by_name() {
 #[tokio::test]
 async fn the_control_plane_stops_and_starts_by_name() {
     let client = kube_client().await;
-    let namespace = crate::kubernetes::create_namespace(&client, "exclusive").await;
+    let namespace = testenv::create_namespace(&client, "exclusive").await;
     for server in [Server::KubeApiserver, Server::Etcd] {
         stop_and_start(server, || async {
             let namespaces: Api<Namespace> = Api::all(kube_client().await);

@@ -7,27 +7,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{
     DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
-use kube::{Api, Client, ResourceExt};
-use testenv::{kube_client, unique_name};
+use kube::{Api, ResourceExt};
+use testenv::{create_namespace, kube_client};
 
 const TIMEOUT: Duration = Duration::from_secs(90);
-
-/// A namespace of the test's own.
-pub async fn create_namespace(client: &Client, prefix: &str) -> String {
-    let name = unique_name(prefix);
-    let namespace = Namespace {
-        metadata: ObjectMeta {
-            name: Some(name.clone()),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create namespace {name}: {e}"));
-    name
-}
 
 fn config_map(name: &str, data: &[(&str, &str)]) -> ConfigMap {
     ConfigMap {
