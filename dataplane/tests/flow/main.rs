@@ -6,6 +6,7 @@
 //! process being killed.
 
 mod churn;
+mod drain;
 mod exclusive;
 mod kill;
 mod live;
@@ -301,6 +302,23 @@ impl WsClient {
                     return Some(frame);
                 }
                 self.unread.push_back(frame);
+            }
+        }
+    }
+
+    /// Waits for the server to close the connection; returns the close code.
+    pub async fn closed(&mut self, wait: Duration) -> Option<u16> {
+        use futures::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .ok()?
+            {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| f.code.into()),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
             }
         }
     }
