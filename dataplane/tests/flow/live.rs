@@ -126,15 +126,7 @@ async fn a_waiting_poll_receives_a_live_notification_and_the_next_poll_acknowled
         .await
         .expect("poll");
     assert_eq!(acknowledged.status(), StatusCode::OK);
-    testenv::wait_until(
-        "the live delivery is acknowledged",
-        Duration::from_secs(10),
-        async || {
-            let metrics = service.metrics("director").await;
-            metrics.contains(r#"notif_director_notifications_total{outcome="delivered"} 1"#)
-        },
-    )
-    .await;
+    service.wait_for_delivered(1).await;
     service.finish().await;
 }
 
@@ -162,15 +154,7 @@ async fn an_sse_clients_live_notification_acknowledged_over_http_is_delivered(se
     service
         .acknowledge("grace", &["sse-live-1".to_string()])
         .await;
-    testenv::wait_until(
-        "the live delivery counts as delivered",
-        Duration::from_secs(10),
-        async || {
-            let metrics = service.metrics("director").await;
-            metrics.contains(r#"notif_director_notifications_total{outcome="delivered"} 1"#)
-        },
-    )
-    .await;
+    service.wait_for_delivered(1).await;
     drop(events);
     service.finish().await;
 }

@@ -176,6 +176,18 @@ impl Service {
         .await;
     }
 
+    /// Waits until the director counts `count` notifications delivered (a
+    /// client acknowledged each live).
+    pub async fn wait_for_delivered(&self, count: usize) {
+        let line = format!(r#"notif_director_notifications_total{{outcome="delivered"}} {count}"#);
+        testenv::wait_until(
+            &format!("{count} delivered live and acknowledged"),
+            Duration::from_secs(10),
+            async || self.metrics("director").await.contains(&line),
+        )
+        .await;
+    }
+
     /// Everything `recipient` receives over a WebSocket until `count` came.
     pub async fn receive_ws(&self, recipient: &str, count: usize) -> Vec<String> {
         use futures::StreamExt;
