@@ -22,10 +22,11 @@ openapi:
     cargo run --quiet -p dataplane --bin notifd -- openapi > docs/openapi.json.new
     mv docs/openapi.json.new docs/openapi.json
 
-# Write the NotificationCluster CRD to crds/ (a test fails when it is stale).
+# Write the NotificationCluster CRD to crds/ and the Helm chart (a test fails when either is stale).
 crd:
     cargo run --quiet -p operator --bin notification-operator -- crd > crds/notificationclusters.notifications.saasaparilla.dev.yaml.new
     mv crds/notificationclusters.notifications.saasaparilla.dev.yaml.new crds/notificationclusters.notifications.saasaparilla.dev.yaml
+    cp crds/notificationclusters.notifications.saasaparilla.dev.yaml charts/notification-operator/crds/
 
 # Install what the tests need, start the test servers and run every suite.
 test: tools env-up browser

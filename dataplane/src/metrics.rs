@@ -17,6 +17,9 @@ pub struct RejectedLabels {
 /// What the receiver counts.
 #[derive(Clone, Default)]
 pub struct ReceiverMetrics {
+    /// Publish requests, whatever their answer: the receivers' autoscaling
+    /// metric (its rate per pod).
+    pub requests: Counter,
     /// Notifications accepted (answered 202: durable in the log).
     pub accepted: Counter,
     /// Publish requests refused, by error code.
@@ -25,6 +28,11 @@ pub struct ReceiverMetrics {
 
 impl ReceiverMetrics {
     pub fn register(self, registry: &mut Registry) -> Self {
+        registry.register(
+            "notif_publish_requests",
+            "Publish requests, accepted or not",
+            self.requests.clone(),
+        );
         registry.register(
             "notif_publish_accepted",
             "Notifications accepted: durable in the log and answered 202",

@@ -5,51 +5,17 @@
 //! Every test installs the CRD itself (server-side apply, forced, under one
 //! field manager), so they can run in any order and at the same time.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{
-    ApiResource, DeleteParams, DynamicObject, GetParams, Patch, PatchParams, PostParams,
-};
-use kube::runtime::wait::{await_condition, conditions};
+use kube::api::{ApiResource, DynamicObject, GetParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use operator::crd::{self, NotificationCluster};
+use operator::crd::NotificationCluster;
 use serde_json::{Value, json};
 use testenv::{create_namespace, kube_client};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
-const FIELD_MANAGER: &str = "notification-operator-tests";
+mod common;
 
-/// Installs (or updates) the CRD and waits until the API server serves it.
-async fn install_crd(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = crd::crd();
-    let name = crd.name_any();
-    crds.patch(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("cannot apply the CRD {name}: {e}"));
-    tokio::time::timeout(
-        TIMEOUT,
-        await_condition(crds, &name, conditions::is_crd_established()),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("the CRD {name} is not Established within {TIMEOUT:?}"))
-    .unwrap_or_else(|e| panic!("watching the CRD {name}: {e}"));
-}
-
-/// Removes a passing test's namespace; a failed test's is left for a look.
-async fn delete_namespace(client: &Client, name: &str) {
-    Api::<Namespace>::all(client.clone())
-        .delete(name, &DeleteParams::default())
-        .await
-        .unwrap_or_else(|e| panic!("cannot delete namespace {name}: {e}"));
-}
+use common::{FIELD_MANAGER, delete_namespace, install_crd, read_sample, samples_dir};
 
 /// The CRD installed and a namespace to work in, with an untyped API for
 /// NotificationClusters in it: objects go to the server as written, without
@@ -61,16 +27,6 @@ async fn setup(prefix: &str) -> (Client, String, Api<DynamicObject>) {
     let resource = ApiResource::erase::<NotificationCluster>(&());
     let api = Api::namespaced_with(client.clone(), &namespace, &resource);
     (client, namespace, api)
-}
-
-fn samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/samples")
-}
-
-fn read_sample(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{} is not YAML: {e}", path.display()))
 }
 
 fn minimal(name: &str) -> Value {

@@ -68,6 +68,7 @@ async fn publish(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let result = accept(&receiver, &headers, body).await;
+    receiver.metrics.requests.inc();
     match &result {
         Ok(accepted) => {
             receiver.metrics.accepted.inc_by(accepted.ids.len() as u64);

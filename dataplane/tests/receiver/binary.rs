@@ -134,6 +134,11 @@ async fn the_receiver_serves_publishes_reports_and_drains_on_sigterm() {
         metrics.contains("notif_publish_accepted_total 2"),
         "{metrics}"
     );
+    // One request, two notifications: the autoscaling metric counts requests.
+    assert!(
+        metrics.contains("notif_publish_requests_total 1"),
+        "{metrics}"
+    );
 
     let pid = child.id().to_string();
     let killed = Command::new("kill")

@@ -1,0 +1,367 @@
+//! The Deployment of each component: `notifd <role>` with the settings from
+//! the ConfigMap, secrets from the Secrets the spec names, and probes on the
+//! admin port.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
+    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{Component, owned_meta, ports, selector, settings};
+use crate::crd::{NotificationCluster, SecretKeyRef};
+
+/// The Deployment of `component`, whose pods carry `config_hash`.
+pub fn deployment(nc: &NotificationCluster, component: Component, config_hash: &str) -> Deployment {
+    let labels = selector(nc, component);
+    let replicas = if nc.spec.cluster_operation.stopped {
+        Some(0)
+    } else if component.autoscaled(nc) {
+        None
+    } else {
+        Some(component.spec(nc).replicas)
+    };
+    let mut pod = Pod::default();
+    pod.component(nc, component);
+    Deployment {
+        metadata: owned_meta(nc, component.object_name(nc), Some(component)),
+        spec: Some(DeploymentSpec {
+            replicas,
+            selector: LabelSelector {
+                match_labels: Some(labels.clone()),
+                ..LabelSelector::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    annotations: Some(BTreeMap::from([(
+                        settings::HASH_ANNOTATION.to_string(),
+                        config_hash.to_string(),
+                    )])),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(pod.spec(nc, component)),
+            },
+            ..DeploymentSpec::default()
+        }),
+        ..Deployment::default()
+    }
+}
+
+/// What a component's container needs beyond the ConfigMap: environment
+/// variables and the Secret volumes behind some of them.
+#[derive(Default)]
+struct Pod {
+    env: Vec<EnvVar>,
+    volumes: Vec<Volume>,
+    mounts: Vec<VolumeMount>,
+}
+
+impl Pod {
+    fn component(&mut self, nc: &NotificationCluster, component: Component) {
+        let spec = &nc.spec;
+        match component {
+            Component::Receiver => {
+                self.kafka(nc);
+                self.jwt(nc);
+                if let Some(hashes) = &spec.auth.api_key_hashes {
+                    let path = self.secret_file("api-keys", hashes);
+                    self.value("NOTIF_API_KEY_HASHES_FILE", path);
+                }
+            }
+            Component::Director => {
+                self.kafka(nc);
+                self.secret("NOTIF_POSTGRES_URL", &spec.postgres.url);
+                self.secret("NOTIF_REDIS_URL", &spec.redis.url);
+            }
+            Component::Distributor => {
+                self.jwt(nc);
+                self.secret("NOTIF_POSTGRES_URL", &spec.postgres.url);
+                self.secret("NOTIF_REDIS_URL", &spec.redis.url);
+                self.field("POD_NAME", "metadata.name");
+                self.field("POD_IP", "status.podIP");
+                self.value("NOTIF_DISTRIBUTOR_ID", "$(POD_NAME)".into());
+                self.value(
+                    "NOTIF_FORWARD_ADVERTISE_ADDR",
+                    format!("$(POD_IP):{}", ports::FORWARD),
+                );
+            }
+        }
+    }
+
+    /// SASL and TLS to Kafka as librdkafka properties. Credentials come in as
+    /// variables of their own, which Kubernetes expands in the property list.
+    fn kafka(&mut self, nc: &NotificationCluster) {
+        let kafka = &nc.spec.kafka;
+        let mut properties = Vec::new();
+        if let Some(protocol) = kafka.security_protocol() {
+            properties.push(format!("security.protocol={protocol}"));
+        }
+        if let Some(sasl) = &kafka.sasl {
+            self.secret("KAFKA_SASL_USERNAME", &sasl.username);
+            self.secret("KAFKA_SASL_PASSWORD", &sasl.password);
+            properties.push(format!("sasl.mechanism={}", sasl.mechanism.name()));
+            properties.push("sasl.username=$(KAFKA_SASL_USERNAME)".into());
+            properties.push("sasl.password=$(KAFKA_SASL_PASSWORD)".into());
+        }
+        if let Some(ca) = kafka
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.ca_certificate.as_ref())
+        {
+            let path = self.secret_file("kafka-ca", ca);
+            properties.push(format!("ssl.ca.location={path}"));
+        }
+        if !properties.is_empty() {
+            self.value("NOTIF_KAFKA_PROPERTIES", properties.join(","));
+        }
+    }
+
+    fn jwt(&mut self, nc: &NotificationCluster) {
+        let jwt = &nc.spec.auth.jwt;
+        if let Some(secret) = &jwt.secret {
+            self.secret("NOTIF_JWT_SECRET", secret);
+        }
+        if let Some(key) = &jwt.public_key {
+            let path = self.secret_file("jwt-public-key", key);
+            self.value("NOTIF_JWT_PUBLIC_KEY_FILE", path);
+        }
+    }
+
+    fn value(&mut self, name: &str, value: String) {
+        self.env.push(EnvVar {
+            name: name.into(),
+            value: Some(value),
+            value_from: None,
+        });
+    }
+
+    fn secret(&mut self, name: &str, secret: &SecretKeyRef) {
+        self.env.push(EnvVar {
+            name: name.into(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret.name.clone(),
+                    key: secret.key.clone(),
+                    optional: None,
+                }),
+                ..EnvVarSource::default()
+            }),
+        });
+    }
+
+    fn field(&mut self, name: &str, path: &str) {
+        self.env.push(EnvVar {
+            name: name.into(),
+            value: None,
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: path.into(),
+                    api_version: None,
+                }),
+                ..EnvVarSource::default()
+            }),
+        });
+    }
+
+    /// Mounts one key of a Secret read-only, and returns the file's path.
+    fn secret_file(&mut self, volume: &str, secret: &SecretKeyRef) -> String {
+        let dir = format!("/etc/notifd/{volume}");
+        self.volumes.push(Volume {
+            name: volume.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.name.clone()),
+                items: Some(vec![KeyToPath {
+                    key: secret.key.clone(),
+                    path: secret.key.clone(),
+                    mode: None,
+                }]),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        self.mounts.push(VolumeMount {
+            name: volume.into(),
+            mount_path: dir.clone(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+        format!("{dir}/{}", secret.key)
+    }
+
+    fn spec(self, nc: &NotificationCluster, component: Component) -> PodSpec {
+        let mut container_ports = vec![port("admin", ports::ADMIN)];
+        if component != Component::Director {
+            container_ports.push(port("http", ports::HTTP));
+        }
+        if component == Component::Distributor {
+            container_ports.push(port("forward", ports::FORWARD));
+        }
+        PodSpec {
+            service_account_name: Some(super::account::name(nc)),
+            // notifd never calls the Kubernetes API.
+            automount_service_account_token: Some(false),
+            // Long enough for a SIGTERM drain (`--drain-timeout-secs`, 10 s by default).
+            termination_grace_period_seconds: Some(30),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".into(),
+                    localhost_profile: None,
+                }),
+                ..PodSecurityContext::default()
+            }),
+            containers: vec![Container {
+                name: "notifd".into(),
+                image: Some(nc.spec.image.clone()),
+                args: Some(vec![component.role().into()]),
+                env_from: Some(vec![EnvFromSource {
+                    config_map_ref: Some(ConfigMapEnvSource {
+                        name: settings::name(nc),
+                        optional: None,
+                    }),
+                    ..EnvFromSource::default()
+                }]),
+                env: (!self.env.is_empty()).then_some(self.env),
+                volume_mounts: (!self.mounts.is_empty()).then_some(self.mounts),
+                ports: Some(container_ports),
+                resources: component.spec(nc).resources.clone(),
+                liveness_probe: Some(probe("/healthz")),
+                readiness_probe: Some(probe("/readyz")),
+                security_context: Some(SecurityContext {
+                    allow_privilege_escalation: Some(false),
+                    read_only_root_filesystem: Some(true),
+                    capabilities: Some(Capabilities {
+                        drop: Some(vec!["ALL".into()]),
+                        add: None,
+                    }),
+                    ..SecurityContext::default()
+                }),
+                ..Container::default()
+            }],
+            volumes: (!self.volumes.is_empty()).then_some(self.volumes),
+            ..PodSpec::default()
+        }
+    }
+}
+
+fn port(name: &str, number: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: number,
+        protocol: Some("TCP".into()),
+        ..ContainerPort::default()
+    }
+}
+
+fn probe(path: &str) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("admin".into()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(5),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::testing::cluster;
+    use serde_json::json;
+
+    fn env(deployment: &Deployment) -> BTreeMap<String, EnvVar> {
+        let pod = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        pod.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn each_role_gets_its_secrets_and_nothing_more() {
+        let nc = cluster(json!({}));
+        let director = env(&deployment(&nc, Component::Director, "h"));
+        assert!(director.contains_key("NOTIF_POSTGRES_URL"));
+        assert!(!director.contains_key("NOTIF_JWT_SECRET"));
+        let receiver = env(&deployment(&nc, Component::Receiver, "h"));
+        assert!(receiver.contains_key("NOTIF_JWT_SECRET"));
+        assert!(!receiver.contains_key("NOTIF_POSTGRES_URL"));
+        assert_eq!(
+            receiver["NOTIF_API_KEY_HASHES_FILE"].value.as_deref(),
+            Some("/etc/notifd/api-keys/hashes")
+        );
+        let distributor = env(&deployment(&nc, Component::Distributor, "h"));
+        assert_eq!(
+            distributor["NOTIF_FORWARD_ADVERTISE_ADDR"].value.as_deref(),
+            Some("$(POD_IP):8082")
+        );
+    }
+
+    #[test]
+    fn sasl_and_tls_become_kafka_properties() {
+        let nc = cluster(json!({"kafka": {
+            "sasl": {"mechanism": "SCRAM-SHA-512",
+                     "username": {"name": "k", "key": "user"}, "password": {"name": "k", "key": "pass"}},
+            "tls": {"caCertificate": {"name": "ca", "key": "ca.crt"}},
+        }}));
+        let env = env(&deployment(&nc, Component::Director, "h"));
+        assert_eq!(
+            env["NOTIF_KAFKA_PROPERTIES"].value.as_deref(),
+            Some(
+                "security.protocol=SASL_SSL,sasl.mechanism=SCRAM-SHA-512,\
+                 sasl.username=$(KAFKA_SASL_USERNAME),sasl.password=$(KAFKA_SASL_PASSWORD),\
+                 ssl.ca.location=/etc/notifd/kafka-ca/ca.crt"
+            )
+        );
+        // Kubernetes expands $(VAR) only for variables defined before it.
+        let deployment = deployment(&nc, Component::Director, "h");
+        let pod = deployment.spec.unwrap().template.spec.unwrap();
+        let order: Vec<String> = pod.containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| e.name.clone())
+            .collect();
+        let at = |name: &str| order.iter().position(|n| n == name).unwrap();
+        assert!(at("KAFKA_SASL_PASSWORD") < at("NOTIF_KAFKA_PROPERTIES"));
+    }
+
+    #[test]
+    fn replicas_follow_stopped_and_autoscaling() {
+        let replicas = |extra| {
+            deployment(&cluster(extra), Component::Receiver, "h")
+                .spec
+                .unwrap()
+                .replicas
+        };
+        assert_eq!(replicas(json!({"receiver": {"replicas": 3}})), Some(3));
+        assert_eq!(
+            replicas(json!({"receiver": {"replicas": 3}, "clusterOperation": {"stopped": true}})),
+            Some(0)
+        );
+        assert_eq!(
+            replicas(json!({"receiver": {"autoscaling": {"enabled": true}}})),
+            None
+        );
+    }
+}

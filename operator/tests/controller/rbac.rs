@@ -1,0 +1,82 @@
+//! The Helm chart's RBAC is enough: an operator that runs with the chart's
+//! ServiceAccount's rights (by impersonation) makes and reports a cluster.
+
+use std::process::Command;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::DeleteParams;
+use operator::crd::NotificationCluster;
+use serde_json::json;
+use testenv::unique_name;
+
+use crate::harness::{Operator, Scene};
+
+fn helm(args: &[&str]) {
+    let chart = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../charts/notification-operator"
+    );
+    let output = Command::new("helm")
+        .args(args)
+        .arg(chart)
+        .output()
+        .expect("helm runs (the test environment puts it on PATH)");
+    assert!(
+        output.status.success(),
+        "helm {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The test kubeconfig, acting as `user` (`kubectl --as`).
+fn kubeconfig_as(user: &str) -> std::path::PathBuf {
+    let path = std::env::var("KUBECONFIG").expect("KUBECONFIG");
+    let mut config: serde_json::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&path).expect("the kubeconfig"))
+            .expect("kubeconfig YAML");
+    for user_entry in config["users"].as_array_mut().expect("users") {
+        user_entry["user"]["as"] = json!(user);
+    }
+    let out = std::env::temp_dir().join(unique_name("kubeconfig-as"));
+    std::fs::write(&out, serde_yaml::to_string(&config).expect("YAML")).expect("written");
+    out
+}
+
+#[tokio::test]
+async fn the_charts_service_account_can_do_everything_the_operator_does() {
+    let scene = Scene::new("op-rbac").await;
+    let ns = scene.namespace.as_str();
+    let release = "notification-operator";
+    helm(&[
+        "install",
+        release,
+        "-n",
+        ns,
+        "--set",
+        &format!("watchNamespaces={{{ns}}}"),
+    ]);
+    let kubeconfig = kubeconfig_as(&format!("system:serviceaccount:{ns}:{release}"));
+    let _operator = Operator::start_as(ns, "rbac", Some(&kubeconfig)).await;
+
+    let name = scene
+        .apply_sample("minimal", |c| c["spec"]["deletionPolicy"] = json!("Delete"))
+        .await;
+    scene
+        .wait_for::<Deployment>(&format!("{name}-distributor"), |_| true)
+        .await;
+    scene
+        .wait_for_condition(&name, "KafkaTopicReady", "True", None)
+        .await;
+    scene
+        .wait_for_condition(&name, "Ready", "False", Some("ComponentsUnavailable"))
+        .await;
+    scene
+        .clusters
+        .delete(&name, &DeleteParams::default())
+        .await
+        .expect("delete");
+    scene.wait_gone::<NotificationCluster>(&name).await;
+
+    let _ = std::fs::remove_file(&kubeconfig);
+    scene.finish().await;
+}
