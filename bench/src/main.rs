@@ -10,6 +10,7 @@
 
 mod load;
 mod memory;
+mod operator;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,6 +55,12 @@ struct Args {
     /// Idle connections of the memory scenarios.
     #[arg(long, default_value_t = 20_000)]
     idle: usize,
+    /// NotificationClusters the operator scenario applies.
+    #[arg(long, default_value_t = 5)]
+    clusters: usize,
+    /// Seconds the operator scenario watches the unchanged clusters.
+    #[arg(long, default_value_t = 60)]
+    idle_secs: u64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -62,11 +69,22 @@ enum Target {
     Distributed,
     /// `notifd standalone`.
     Standalone,
+    /// The operator, on the test environment's API server and Kafka.
+    Operator,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let service = match args.target {
+        Target::Distributed => Service::Distributed,
+        Target::Standalone => Service::Standalone,
+        Target::Operator => {
+            let binary = std::env::current_exe()?.with_file_name("notification-operator");
+            let idle = Duration::from_secs(args.idle_secs);
+            return operator::run(&binary, args.clusters, idle).await;
+        }
+    };
     // Tens of thousands of sockets, here and in the servers started from
     // here: as root, raise the hard limit too; otherwise go up to it.
     let files = 1 << 20;
@@ -82,10 +100,7 @@ async fn main() -> anyhow::Result<()> {
         "no notifd at {}: build it (cargo build --release -p dataplane) or give --notifd",
         notifd.display()
     );
-    let bench = Bench {
-        target: args.target,
-        notifd,
-    };
+    let bench = Bench { service, notifd };
     println!(
         "notif-bench: {:?}, on this machine, everything local",
         args.target
@@ -146,9 +161,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How the measured notifd runs.
+#[derive(Debug, Clone, Copy)]
+enum Service {
+    Distributed,
+    Standalone,
+}
+
 /// Starts deployments to measure.
 struct Bench {
-    target: Target,
+    service: Service,
     notifd: PathBuf,
 }
 
@@ -161,9 +183,9 @@ impl Bench {
             ),
             ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
         ];
-        match self.target {
-            Target::Distributed => Deployment::distributed(&self.notifd, 6, env).await,
-            Target::Standalone => {
+        match self.service {
+            Service::Distributed => Deployment::distributed(&self.notifd, 6, env).await,
+            Service::Standalone => {
                 let dir = std::env::temp_dir().join(testenv::unique_name("bench"));
                 Deployment::standalone(&self.notifd, &dir, env).await
             }

@@ -172,17 +172,12 @@ async fn reconcile_live(nc: &NotificationCluster, ctx: &Context) -> Result<Actio
     result.map(|()| Action::requeue(RESYNC))
 }
 
-/// Everything the spec asks for, in order. A topic that cannot be made does
-/// not stop the Kubernetes objects from being made; its error is returned
-/// after them, so that the reconcile is retried.
+/// Everything the spec asks for, in order: the Kubernetes objects first, so
+/// that a Kafka out of reach (each admin request may wait seconds) neither
+/// delays nor stops them; then the topic, whose error is returned so that
+/// the reconcile is retried.
 async fn ensure(nc: &NotificationCluster, ctx: &Context, observed: &mut Observed) -> Result<()> {
     ensure_finalizer(nc, ctx).await?;
-    let topic = ensure_topic(nc, ctx).await;
-    observed.topic = Some(match &topic {
-        Ok(partitions) => Ok(*partitions),
-        Err(e) => Err(e.to_string()),
-    });
-
     apply(ctx, nc, account::service_account(nc)).await?;
     let config_map = settings::config_map(nc);
     let hash = settings::hash(config_map.data.as_ref().unwrap_or(&Default::default()));
@@ -196,6 +191,11 @@ async fn ensure(nc: &NotificationCluster, ctx: &Context, observed: &mut Observed
             None => delete::<HorizontalPodAutoscaler>(ctx, nc, &component.object_name(nc)).await?,
         }
     }
+    let topic = ensure_topic(nc, ctx).await;
+    observed.topic = Some(match &topic {
+        Ok(partitions) => Ok(*partitions),
+        Err(e) => Err(e.to_string()),
+    });
     topic.map(|_| ())
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use testenv::wait_until;
 
 use crate::common::TIMEOUT;
-use crate::harness::{Operator, Scene, topic_partitions};
+use crate::harness::{Operator, Scene, topic_partitions, topic_retention_ms};
 
 const HASH: &str = "notifications.saasaparilla.dev/config-hash";
 
@@ -66,6 +66,17 @@ async fn spec_changes_are_followed_and_only_settings_roll_the_pods() {
         .await;
     wait_until("the topic grows to 16 partitions", TIMEOUT, async || {
         topic_partitions(&topic).await == Some(16)
+    })
+    .await;
+    assert_eq!(
+        topic_retention_ms(&topic).await.as_deref(),
+        Some("604800000")
+    );
+    scene
+        .patch_spec(&name, json!({"kafka": {"retentionHours": 2}}))
+        .await;
+    wait_until("the topic keeps 2 hours", TIMEOUT, async || {
+        topic_retention_ms(&topic).await.as_deref() == Some("7200000")
     })
     .await;
     let refused = scene

@@ -385,3 +385,23 @@ pub async fn topic_partitions(topic: &str) -> Option<i32> {
     .await
     .expect("the metadata task")
 }
+
+/// The topic's `retention.ms`, as Kafka reports it.
+pub async fn topic_retention_ms(topic: &str) -> Option<String> {
+    use rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = testenv::kafka::client_config()
+        .create()
+        .expect("a Kafka admin client");
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("Kafka describes the topic");
+    results
+        .into_iter()
+        .next()?
+        .ok()?
+        .get("retention.ms")?
+        .value
+        .clone()
+}
