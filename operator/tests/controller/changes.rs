@@ -10,13 +10,9 @@ use serde_json::json;
 use testenv::wait_until;
 
 use crate::common::TIMEOUT;
-use crate::harness::{Operator, Scene, topic_partitions, topic_retention_ms};
+use crate::harness::{Operator, Scene, replicas, topic_partitions, topic_retention_ms};
 
 const HASH: &str = "notifications.saasaparilla.dev/config-hash";
-
-fn replicas(deployment: &Deployment) -> Option<i32> {
-    deployment.spec.as_ref()?.replicas
-}
 
 fn hash(deployment: &Deployment) -> String {
     let template = &deployment.spec.as_ref().expect("a spec").template;
@@ -120,15 +116,7 @@ async fn hand_edits_are_put_back() {
         .await;
 
     // `kubectl scale` by someone else.
-    scene
-        .api::<Deployment>()
-        .patch(
-            &receiver,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 4}})),
-        )
-        .await
-        .expect("scaled by hand");
+    scene.scale_by_hand(&receiver, 4).await;
     scene
         .wait_for::<Deployment>(&receiver, |d| replicas(d) == Some(1))
         .await;

@@ -4,9 +4,7 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
-use kube::api::DeleteParams;
 use operator::controller::TOPIC_FINALIZER;
-use operator::crd::NotificationCluster;
 use serde_json::json;
 use testenv::wait_until;
 
@@ -35,12 +33,7 @@ async fn delete_cluster(policy: &str) -> (Scene, String) {
         "a finalizer only to delete the topic"
     );
 
-    scene
-        .clusters
-        .delete(&name, &DeleteParams::default())
-        .await
-        .expect("delete");
-    scene.wait_gone::<NotificationCluster>(&name).await;
+    scene.delete_cluster(&name).await;
     scene
         .wait_gone::<Deployment>(&format!("{name}-director"))
         .await;

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use operator::crd::{NotificationCluster, NotificationClusterSpec};
 use serde_json::{Value, json};
@@ -288,10 +290,48 @@ impl Scene {
         .await;
     }
 
+    /// The reasons of the Events recorded about cluster `name`.
+    pub async fn event_reasons(&self, name: &str) -> Vec<String> {
+        self.api::<Event>()
+            .list(&ListParams::default())
+            .await
+            .expect("Events list")
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter_map(|e| e.reason)
+            .collect()
+    }
+
+    /// Scales a Deployment as someone with kubectl would (`kubectl scale`).
+    pub async fn scale_by_hand(&self, deployment: &str, replicas: i32) {
+        self.api::<Deployment>()
+            .patch(
+                deployment,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": replicas}})),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("cannot scale {deployment}: {e}"));
+    }
+
+    /// Deletes a cluster and waits until it is gone (its finalizer done).
+    pub async fn delete_cluster(&self, name: &str) {
+        self.clusters
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("cannot delete NotificationCluster {name}: {e}"));
+        self.wait_gone::<NotificationCluster>(name).await;
+    }
+
     /// Removes the namespace of a test that passed.
     pub async fn finish(self) {
         delete_namespace(&self.client, &self.namespace).await;
     }
+}
+
+/// A Deployment's `spec.replicas`.
+pub fn replicas(deployment: &Deployment) -> Option<i32> {
+    deployment.spec.as_ref()?.replicas
 }
 
 /// What the kubelet would do for the namespace's pods: report them running

@@ -2,16 +2,10 @@
 //! stops, the other takes over.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Patch, PatchParams};
-use serde_json::json;
 use testenv::wait_until;
 
 use crate::common::TIMEOUT;
-use crate::harness::{Operator, Scene};
-
-fn replicas(deployment: &Deployment) -> Option<i32> {
-    deployment.spec.as_ref()?.replicas
-}
+use crate::harness::{Operator, Scene, replicas};
 
 #[tokio::test]
 async fn only_the_lease_holder_reconciles_and_the_other_takes_over() {
@@ -42,15 +36,7 @@ async fn only_the_lease_holder_reconciles_and_the_other_takes_over() {
         second.metric("notif_operator_leader").await == 1.0
     })
     .await;
-    scene
-        .api::<Deployment>()
-        .patch(
-            &receiver,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 3}})),
-        )
-        .await
-        .expect("scaled by hand");
+    scene.scale_by_hand(&receiver, 3).await;
     scene
         .wait_for::<Deployment>(&receiver, |d| replicas(d) == Some(1))
         .await;

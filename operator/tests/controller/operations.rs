@@ -5,14 +5,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
-use crate::harness::{Operator, Scene, topic_partitions};
-
-fn replicas(deployment: &Deployment) -> Option<i32> {
-    deployment.spec.as_ref()?.replicas
-}
+use crate::harness::{Operator, Scene, replicas, topic_partitions};
 
 #[tokio::test]
 async fn paused_leaves_the_objects_alone_until_resumed() {
@@ -31,15 +26,7 @@ async fn paused_leaves_the_objects_alone_until_resumed() {
     scene
         .wait_for_condition(&name, "Progressing", "False", Some("ReconciliationPaused"))
         .await;
-    scene
-        .api::<Deployment>()
-        .patch(
-            &director,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"replicas": 2}})),
-        )
-        .await
-        .expect("scaled by hand");
+    scene.scale_by_hand(&director, 2).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let api = scene.api::<Deployment>();
     assert_eq!(

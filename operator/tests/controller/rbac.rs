@@ -4,8 +4,6 @@
 use std::process::Command;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::DeleteParams;
-use operator::crd::NotificationCluster;
 use serde_json::json;
 use testenv::unique_name;
 
@@ -70,12 +68,7 @@ async fn the_charts_service_account_can_do_everything_the_operator_does() {
     scene
         .wait_for_condition(&name, "Ready", "False", Some("ComponentsUnavailable"))
         .await;
-    scene
-        .clusters
-        .delete(&name, &DeleteParams::default())
-        .await
-        .expect("delete");
-    scene.wait_gone::<NotificationCluster>(&name).await;
+    scene.delete_cluster(&name).await;
 
     let _ = std::fs::remove_file(&kubeconfig);
     scene.finish().await;

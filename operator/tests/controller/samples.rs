@@ -5,10 +5,9 @@ use std::time::Instant;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
+use kube::api::{DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use testenv::notifd::free_port;
 use testenv::wait_until;
@@ -137,15 +136,7 @@ async fn minimal_sample_becomes_the_service_and_ready_follows_the_pods() {
         .wait_for_condition(&name, "Ready", "False", Some("ComponentsUnavailable"))
         .await;
 
-    let events: Api<Event> = scene.api();
-    let reasons: Vec<String> = events
-        .list(&ListParams::default())
-        .await
-        .expect("events list")
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name.as_str()))
-        .filter_map(|e| e.reason)
-        .collect();
+    let reasons = scene.event_reasons(&name).await;
     for reason in [
         "TopicUpdated",
         "AllComponentsReady",
@@ -297,6 +288,11 @@ async fn external_kafka_sample_wires_sasl_and_tls_and_reports_kafka_unreachable(
     scene
         .wait_for_condition(&name, "Ready", "False", Some("KafkaTopicNotReady"))
         .await;
+    let reasons = scene.event_reasons(&name).await;
+    assert!(
+        reasons.iter().any(|r| r == "KafkaUnreachable"),
+        "a Warning Event for the error among {reasons:?}"
+    );
 
     // deletionPolicy: Delete, and the topic cannot be deleted: the cluster
     // stays, held by its finalizer, until someone decides otherwise.
