@@ -19,6 +19,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Sends a child process SIGTERM and waits for it to exit; returns whether
+/// it exited cleanly (a graceful stop, as Kubernetes asks for one).
+pub fn terminate(mut child: Child) -> bool {
+    let signalled = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(signalled.success(), "SIGTERM sent");
+    child.wait().expect("it exits").success()
+}
+
 /// One `notifd` process: `notifd <name>`.
 pub struct Process {
     /// The subcommand: `receiver`, `director`, `distributor` or `standalone`.
@@ -87,15 +98,7 @@ impl Process {
 
     /// SIGTERM, and waits for it to exit; returns whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
-        let signalled = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(signalled.success(), "SIGTERM sent");
-        child.wait().expect("it exits").success()
+        self.child.take().is_some_and(terminate)
     }
 
     /// SIGKILL: a crash, nothing flushed or committed.

@@ -15,7 +15,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use operator::crd::{NotificationCluster, NotificationClusterSpec};
 use serde_json::{Value, json};
-use testenv::notifd::free_port;
+use testenv::notifd::{free_port, terminate};
 use testenv::{create_namespace, kafka_bootstrap, kube_client, unique_name, wait_until};
 
 use crate::common::{
@@ -92,15 +92,7 @@ impl Operator {
 
     /// SIGTERM, and waits; returns whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return false;
-        };
-        let signalled = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(signalled.success(), "SIGTERM sent");
-        child.wait().expect("it exits").success()
+        self.child.take().is_some_and(terminate)
     }
 }
 
