@@ -195,12 +195,7 @@ async fn topic_ready(clusters: &Api<NotificationCluster>, name: &str) -> bool {
 
 async fn metric(url: &str, name: &str) -> Option<f64> {
     let text = reqwest::get(url).await.ok()?.text().await.ok()?;
-    text.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with(' '))
-        })
-        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+    Some(testenv::metric_sum(&text, name))
 }
 
 /// Polls `check` every 10 ms until it holds, or fails after `limit`.

@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::crd::{DeletionPolicy, NotificationCluster, NotificationClusterStatus, SecretKeyRef};
+use crate::crd::{DeletionPolicy, NotificationCluster, SecretKeyRef};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::resources::{
@@ -345,7 +345,7 @@ async fn report(nc: &NotificationCluster, ctx: &Context, observed: &Observed) ->
             publish(ctx, nc, type_, &reason, "Report", ready.message.clone()).await;
         }
     }
-    let patch = json!({"status": status_value(&status)});
+    let patch = json!({ "status": status });
     own_api::<NotificationCluster>(ctx, nc)
         .patch_status(
             &nc.name_any(),
@@ -354,10 +354,6 @@ async fn report(nc: &NotificationCluster, ctx: &Context, observed: &Observed) ->
         )
         .await?;
     Ok(())
-}
-
-fn status_value(status: &NotificationClusterStatus) -> serde_json::Value {
-    serde_json::to_value(status).unwrap_or_default()
 }
 
 /// Server-side apply under the operator's field manager. Forced: the

@@ -76,13 +76,7 @@ impl Operator {
             .text()
             .await
             .expect("/metrics has a body");
-        text.lines()
-            .filter(|line| {
-                line.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
-            })
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        testenv::metric_sum(&text, name)
     }
 
     /// What it logged.
