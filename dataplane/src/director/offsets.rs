@@ -1,31 +1,43 @@
-//! Which offset of a partition may be committed: never past one whose
-//! notification is not done, so that a crash replays and never skips.
+//! How far a partition is done: never past an offset whose notification is
+//! not done, so that a crash replays and never skips; and below which epoch
+//! every record is done, so that other directors know when a new epoch may
+//! start (see `log::partitions`).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-/// One partition's offsets between taken and done.
+/// One partition's records between taken and done.
 #[derive(Debug, Default)]
 pub struct PartitionOffsets {
-    /// Taken and not yet done.
-    pending: BTreeSet<i64>,
+    /// Taken and not yet done, with their epochs.
+    pending: BTreeMap<i64, u32>,
     /// One past the highest offset taken.
     next: Option<i64>,
+    /// The highest epoch taken.
+    epoch: u32,
 }
 
 impl PartitionOffsets {
-    pub fn take(&mut self, offset: i64) {
-        self.pending.insert(offset);
+    pub fn take(&mut self, offset: i64, epoch: u32) {
+        self.pending.insert(offset, epoch);
         self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
+        self.epoch = self.epoch.max(epoch);
     }
 
     pub fn done(&mut self, offset: i64) {
         self.pending.remove(&offset);
     }
 
-    /// The offset to commit (Kafka's "next to read"): the lowest one not done,
-    /// or one past everything taken when all are done.
-    pub fn committable(&self) -> Option<i64> {
-        self.pending.first().copied().or(self.next)
+    /// The offset to commit (Kafka's "next to read": the lowest one not done,
+    /// or one past everything taken when all are done), with the epoch below
+    /// which every record is done. Epochs never decrease along a partition,
+    /// so that is the epoch of the lowest record not done; when all are done,
+    /// the highest epoch taken, since what is not read yet is of that epoch
+    /// or a later one.
+    pub fn committable(&self) -> Option<(i64, u32)> {
+        match self.pending.first_key_value() {
+            Some((&offset, &epoch)) => Some((offset, epoch)),
+            None => Some((self.next?, self.epoch)),
+        }
     }
 }
 
@@ -42,24 +54,44 @@ mod tests {
             "nothing taken, nothing to commit"
         );
         for o in 10..15 {
-            offsets.take(o);
+            offsets.take(o, 2);
         }
-        assert_eq!(offsets.committable(), Some(10));
+        assert_eq!(offsets.committable(), Some((10, 2)));
         offsets.done(11);
         offsets.done(12);
         assert_eq!(
             offsets.committable(),
-            Some(10),
+            Some((10, 2)),
             "11 and 12 are done, 10 is not"
         );
         offsets.done(10);
-        assert_eq!(offsets.committable(), Some(13));
+        assert_eq!(offsets.committable(), Some((13, 2)));
         offsets.done(14);
         offsets.done(13);
         assert_eq!(
             offsets.committable(),
-            Some(15),
+            Some((15, 2)),
             "all done: one past the last"
         );
+    }
+
+    #[test]
+    fn an_epoch_is_done_below_once_its_predecessors_are() {
+        let mut offsets = PartitionOffsets::default();
+        offsets.take(5, 2);
+        offsets.take(6, 4);
+        assert_eq!(
+            offsets.committable(),
+            Some((5, 2)),
+            "a record of epoch 2 is not done"
+        );
+        offsets.done(5);
+        assert_eq!(
+            offsets.committable(),
+            Some((6, 4)),
+            "everything of epoch 2 is done, 6 is not"
+        );
+        offsets.done(6);
+        assert_eq!(offsets.committable(), Some((7, 4)));
     }
 }

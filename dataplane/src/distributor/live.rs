@@ -2,7 +2,7 @@
 //! recipient, and the notifications forwarded to them that wait for a
 //! client's acknowledgement.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -23,9 +23,23 @@ struct Sink {
     sender: mpsc::Sender<Envelope>,
 }
 
+/// A connected recipient: its connections' queues, and the ids its clients
+/// acknowledged last.
+#[derive(Default)]
+struct Connected {
+    sinks: Vec<Sink>,
+    /// So that a notification forwarded again after it was acknowledged (a
+    /// director replaying after a crash or a rebalance) is done at once,
+    /// instead of waiting for an acknowledgement that will not come.
+    acknowledged: VecDeque<String>,
+}
+
+/// Acknowledged ids remembered per connected recipient.
+const REMEMBERED_ACKS: usize = 64;
+
 #[derive(Default)]
 pub struct Live {
-    sinks: Mutex<HashMap<String, Vec<Sink>>>,
+    sinks: Mutex<HashMap<String, Connected>>,
     /// Waiting for an acknowledgement, by (recipient, id).
     waiters: Mutex<HashMap<(String, String), Vec<AckWaiter>>>,
 }
@@ -41,9 +55,9 @@ pub struct Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         let mut sinks = self.live.sinks.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(list) = sinks.get_mut(&self.recipient) {
-            list.retain(|s| s.connection != self.connection);
-            if list.is_empty() {
+        if let Some(connected) = sinks.get_mut(&self.recipient) {
+            connected.sinks.retain(|s| s.connection != self.connection);
+            if connected.sinks.is_empty() {
                 sinks.remove(&self.recipient);
             }
         }
@@ -60,10 +74,14 @@ impl Live {
     ) -> Subscription {
         let (sender, receiver) = mpsc::channel(capacity);
         let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
-        sinks.entry(recipient.to_string()).or_default().push(Sink {
-            connection: connection.to_string(),
-            sender,
-        });
+        sinks
+            .entry(recipient.to_string())
+            .or_default()
+            .sinks
+            .push(Sink {
+                connection: connection.to_string(),
+                sender,
+            });
         Subscription {
             live: self.clone(),
             recipient: recipient.to_string(),
@@ -78,6 +96,9 @@ impl Live {
     /// (its queue's end then sees the channel close and closes the
     /// connection), and what it did not acknowledge stays durable elsewhere.
     pub async fn deliver(&self, recipient: &str, envelope: Envelope, timeout: Duration) -> Outcome {
+        if self.was_acknowledged(recipient, &envelope.id) {
+            return Outcome::Delivered;
+        }
         let (acked, on_ack) = oneshot::channel();
         let key = (recipient.to_string(), envelope.id.clone());
         self.waiters
@@ -93,7 +114,7 @@ impl Live {
             let mut sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
             match sinks.get_mut(recipient) {
                 None => 0,
-                Some(list) => {
+                Some(Connected { sinks: list, .. }) => {
                     list.retain(|sink| match sink.sender.try_send(envelope.clone()) {
                         Ok(()) => true,
                         Err(mpsc::error::TrySendError::Full(_)) => {
@@ -124,6 +145,17 @@ impl Live {
     /// A client of `recipient` acknowledged `ids`; returns those that were
     /// waiting here.
     pub fn acknowledge(&self, recipient: &str, ids: &[String]) -> Vec<String> {
+        if let Some(connected) = self
+            .sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(recipient)
+        {
+            let remembered = &mut connected.acknowledged;
+            remembered.extend(ids.iter().cloned());
+            let excess = remembered.len().saturating_sub(REMEMBERED_ACKS);
+            remembered.drain(..excess);
+        }
         let mut waiters = self.waiters.lock().unwrap_or_else(|e| e.into_inner());
         ids.iter()
             .filter(|id| {
@@ -137,6 +169,15 @@ impl Live {
             })
             .cloned()
             .collect()
+    }
+
+    /// Whether a client of `recipient` connected here acknowledged `id` lately.
+    fn was_acknowledged(&self, recipient: &str, id: &str) -> bool {
+        self.sinks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(recipient)
+            .is_some_and(|c| c.acknowledged.iter().any(|a| a == id))
     }
 
     /// A client of `recipient` acknowledged everything up to `position` (a

@@ -6,8 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::future::join_all;
 use rdkafka::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
+use super::partitions::{EPOCH_HEADER, Placement, partition_of};
 use super::{Log, LogError};
 use crate::notification::Notification;
 
@@ -20,6 +22,8 @@ pub struct KafkaConfig {
     pub properties: Vec<(String, String)>,
     /// How long a write may wait for the broker before it counts as failed.
     pub produce_timeout: Duration,
+    /// How often a receiver reads the topic's partition count.
+    pub partition_refresh: Duration,
 }
 
 impl KafkaConfig {
@@ -31,10 +35,22 @@ impl KafkaConfig {
         }
         config
     }
+
+    /// How old a receiver's partition count may be when it writes.
+    pub(super) fn stale_after(&self) -> Duration {
+        self.partition_refresh * 3
+    }
+
+    /// How long a receiver waits before writing with a new partition count:
+    /// until no receiver can be writing with the old one (see `partitions`).
+    pub(super) fn fence(&self) -> Duration {
+        self.stale_after() + self.produce_timeout + Duration::from_millis(500)
+    }
 }
 
 pub struct KafkaLog {
     producer: FutureProducer,
+    placement: Placement,
     topic: String,
     /// How long a record may wait for room in the producer's queue.
     queue_timeout: Duration,
@@ -42,7 +58,7 @@ pub struct KafkaLog {
 
 impl KafkaLog {
     pub fn new(config: &KafkaConfig) -> Result<Self, rdkafka::error::KafkaError> {
-        let producer = config
+        let producer: FutureProducer = config
             .client_config()
             // Durable before acknowledged, and no duplicates or reordering
             // from the producer's own retries.
@@ -57,6 +73,7 @@ impl KafkaLog {
             .set("compression.type", "lz4")
             .create()?;
         Ok(KafkaLog {
+            placement: Placement::start(config, producer.clone()),
             producer,
             topic: config.topic.clone(),
             queue_timeout: config.produce_timeout,
@@ -71,12 +88,21 @@ impl Log for KafkaLog {
             .iter()
             .map(|n| Ok((n.recipient.as_str(), serde_json::to_vec(n)?)))
             .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        let epoch = self.placement.epoch().await?;
+        let epoch_text = epoch.to_string();
         // Queue every record before awaiting any, so the batch goes out in as
-        // few requests as the producer can make of it. The timeout is the
-
+        // few requests as the producer can make of it.
         let deliveries = records.iter().map(|(key, value)| {
+            let headers = OwnedHeaders::new().insert(Header {
+                key: EPOCH_HEADER,
+                value: Some(&epoch_text),
+            });
             self.producer.send(
-                FutureRecord::to(&self.topic).key(*key).payload(value),
+                FutureRecord::to(&self.topic)
+                    .partition(partition_of(key, epoch))
+                    .key(*key)
+                    .payload(value)
+                    .headers(headers),
                 self.queue_timeout,
             )
         });
@@ -115,6 +141,11 @@ pub struct KafkaArgs {
     /// Seconds a write may wait for Kafka's acknowledgement before the publish answers 503.
     #[arg(long, env = "NOTIF_KAFKA_PRODUCE_TIMEOUT_SECS", default_value_t = 5)]
     pub kafka_produce_timeout_secs: u64,
+    /// Milliseconds between a receiver's reads of the topic's partition count. A receiver
+    /// whose count is three of these old answers 503; one that sees the topic grow holds
+    /// publishes until no receiver can still be writing with the old count (docs/ordering.md).
+    #[arg(long, env = "NOTIF_KAFKA_PARTITION_REFRESH_MS", default_value_t = 1000)]
+    pub kafka_partition_refresh_ms: u64,
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
@@ -133,6 +164,7 @@ impl KafkaArgs {
             topic: self.kafka_topic.clone(),
             properties: self.kafka_property.clone(),
             produce_timeout: Duration::from_secs(self.kafka_produce_timeout_secs.max(1)),
+            partition_refresh: Duration::from_millis(self.kafka_partition_refresh_ms.max(10)),
         }
     }
 }

@@ -6,11 +6,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::message::Headers;
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 
-use super::{KafkaConfig, LogError, LogReader, Record};
+use super::partitions::{EPOCH_HEADER, MARKER_HEADER};
+use super::{Done, KafkaConfig, LogError, LogReader, Record};
 use crate::metrics::{DirectorMetrics, PartitionLabels};
+
+/// The prefix of a commit's metadata, before the epoch below which the
+/// partition is done.
+const EPOCH_DONE: &str = "epoch-done-below=";
 
 pub struct KafkaReader {
     consumer: Arc<StreamConsumer<LagContext>>,
@@ -56,22 +62,39 @@ impl LogReader for KafkaReader {
             .recv()
             .await
             .map_err(|e| LogError::Read(e.to_string()))?;
+        let (mut epoch, mut marker) = (0, false);
+        for header in message.headers().into_iter().flat_map(|h| h.iter()) {
+            match header.key {
+                EPOCH_HEADER => {
+                    epoch = header
+                        .value
+                        .and_then(|v| std::str::from_utf8(v).ok()?.parse().ok())
+                        .unwrap_or(0)
+                }
+                MARKER_HEADER => marker = true,
+                _ => {}
+            }
+        }
         Ok(Record {
             partition: message.partition(),
             offset: message.offset(),
+            epoch,
+            marker,
             payload: message.payload().unwrap_or_default().to_vec(),
         })
     }
 
-    async fn commit(&self, offsets: &[(i32, i64)], wait: bool) -> Result<(), LogError> {
+    async fn commit(&self, done: &[Done], wait: bool) -> Result<(), LogError> {
         let owned = self
             .consumer
             .assignment()
             .map_err(|e| LogError::Read(format!("cannot read the assignment: {e}")))?;
         let mut list = TopicPartitionList::new();
-        for &(partition, offset) in offsets {
-            if owned.find_partition(&self.topic, partition).is_some() {
-                let _ = list.add_partition_offset(&self.topic, partition, Offset::Offset(offset));
+        for done in done {
+            if owned.find_partition(&self.topic, done.partition).is_some() {
+                let mut entry = list.add_partition(&self.topic, done.partition);
+                let _ = entry.set_offset(Offset::Offset(done.offset));
+                entry.set_metadata(format!("{EPOCH_DONE}{}", done.epoch));
             }
         }
         if list.count() == 0 {
@@ -84,6 +107,45 @@ impl LogReader for KafkaReader {
         self.consumer
             .commit(&list, mode)
             .map_err(|e| LogError::Read(format!("committing offsets failed: {e}")))
+    }
+
+    async fn epoch_done_below(&self, epoch: u32) -> Result<bool, LogError> {
+        let (consumer, topic) = (self.consumer.clone(), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut list = TopicPartitionList::new();
+            for partition in 0..epoch as i32 {
+                list.add_partition(&topic, partition);
+            }
+            let committed = consumer
+                .committed_offsets(list, Duration::from_secs(5))
+                .map_err(|e| LogError::Read(format!("cannot read committed offsets: {e}")))?;
+            Ok(committed.elements().iter().all(|e| {
+                e.metadata()
+                    .strip_prefix(EPOCH_DONE)
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .is_some_and(|done| done >= epoch)
+            }))
+        })
+        .await
+        .map_err(|e| LogError::Read(e.to_string()))?
+    }
+
+    fn pause(&self, partition: i32) {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(&self.topic, partition);
+        if let Err(e) = self.consumer.pause(&list) {
+            tracing::warn!(partition, error = %e, "cannot pause a partition");
+        }
+    }
+
+    fn resume(&self, partitions: &[i32]) {
+        let mut list = TopicPartitionList::new();
+        for &partition in partitions {
+            list.add_partition(&self.topic, partition);
+        }
+        if let Err(e) = self.consumer.resume(&list) {
+            tracing::warn!(error = %e, "cannot resume partitions");
+        }
     }
 
     async fn is_reachable(&self) -> bool {

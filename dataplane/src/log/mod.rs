@@ -4,10 +4,12 @@
 
 mod kafka;
 mod kafka_reader;
+mod partitions;
 mod sqlite;
 
 pub use kafka::{KafkaArgs, KafkaConfig, KafkaLog};
 pub use kafka_reader::{KafkaReader, LagContext};
+pub use partitions::{partition_of, position};
 pub use sqlite::SqliteLog;
 
 use async_trait::async_trait;
@@ -26,13 +28,27 @@ pub trait Log: Send + Sync + 'static {
     async fn is_reachable(&self) -> bool;
 }
 
-/// One record read from the log, with where it was read. One recipient's
-/// records are all in one partition, at growing offsets.
+/// One record read from the log, with where it was read. Within an epoch,
+/// one recipient's records are all in one partition, at growing offsets.
 #[derive(Debug)]
 pub struct Record {
     pub partition: i32,
     pub offset: i64,
+    /// The partition count the record was placed with (0 in a log that never
+    /// grows). Within a partition, epochs never decrease.
+    pub epoch: u32,
+    /// A marker of the start of its epoch in its partition, not a notification.
+    pub marker: bool,
     pub payload: Vec<u8>,
+}
+
+/// How far one partition is done: every record before `offset` (the next to
+/// read), and every record of an epoch below `epoch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    pub partition: i32,
+    pub offset: i64,
+    pub epoch: u32,
 }
 
 /// The read side of the log, as the director uses it: one reader of the
@@ -43,11 +59,20 @@ pub trait LogReader: Send + Sync + 'static {
     /// Cancel-safe: dropping the future loses no record.
     async fn next(&self) -> Result<Record, LogError>;
 
-    /// Records that each partition is done up to the offset given (the next
-    /// one to read there), so that the group resumes from it. Partitions
+    /// Records how far each partition is done, so that the group resumes
+    /// from there and other readers see which epochs are done. Partitions
     /// this reader no longer owns are left out. `wait` waits for the log to
     /// confirm it, for a last commit before stopping.
-    async fn commit(&self, offsets: &[(i32, i64)], wait: bool) -> Result<(), LogError>;
+    async fn commit(&self, done: &[Done], wait: bool) -> Result<(), LogError>;
+
+    /// Whether every partition of the group is done with every record of an
+    /// epoch below `epoch`, by what the readers have committed.
+    async fn epoch_done_below(&self, epoch: u32) -> Result<bool, LogError>;
+
+    /// Stops reading `partition` until `resume`, keeping its place.
+    fn pause(&self, partition: i32);
+
+    fn resume(&self, partitions: &[i32]);
 
     /// Whether the log is reachable now, for readiness.
     async fn is_reachable(&self) -> bool;

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use sqlx::SqlitePool;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
-use super::{Log, LogError, LogReader, Record};
+use super::{Done, Log, LogError, LogReader, Record};
 use crate::notification::Notification;
 
 /// The only partition.
@@ -149,13 +149,19 @@ impl LogReader for SqliteLog {
                 .extend(rows.into_iter().map(|(seq, payload)| Record {
                     partition: PARTITION,
                     offset: seq,
+                    epoch: 0,
+                    marker: false,
                     payload,
                 }));
         }
     }
 
-    async fn commit(&self, offsets: &[(i32, i64)], _wait: bool) -> Result<(), LogError> {
-        let Some(&(_, next)) = offsets.iter().find(|(p, _)| *p == PARTITION) else {
+    async fn commit(&self, done: &[Done], _wait: bool) -> Result<(), LogError> {
+        let Some(next) = done
+            .iter()
+            .find(|d| d.partition == PARTITION)
+            .map(|d| d.offset)
+        else {
             return Ok(());
         };
         if next <= *self.committed.lock().unwrap_or_else(|e| e.into_inner()) {
@@ -184,6 +190,15 @@ impl LogReader for SqliteLog {
         *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = next;
         Ok(())
     }
+
+    /// One partition that never grows: every record is of epoch 0.
+    async fn epoch_done_below(&self, _epoch: u32) -> Result<bool, LogError> {
+        Ok(true)
+    }
+
+    fn pause(&self, _partition: i32) {}
+
+    fn resume(&self, _partitions: &[i32]) {}
 
     async fn is_reachable(&self) -> bool {
         Log::is_reachable(self).await

@@ -66,7 +66,12 @@ async fn appends_come_back_in_order_and_a_commit_is_where_reading_resumes() {
 
     // Done up to b: a new reader starts at c, and a and b are gone.
     let after_b = records[1].0 + 1;
-    log.commit(&[(0, after_b)], true).await.expect("commit");
+    let done = dataplane::log::Done {
+        partition: 0,
+        offset: after_b,
+        epoch: 0,
+    };
+    log.commit(&[done], true).await.expect("commit");
     drop(log);
     let reopened = SqliteLog::open(data_dir.database().await.expect("opened again"))
         .await

@@ -43,7 +43,8 @@ impl TestDirector {
             bootstrap_servers: testenv::kafka_bootstrap(),
             topic: topic.clone(),
             properties: vec![],
-            produce_timeout: Duration::from_secs(10),
+            produce_timeout: Duration::from_secs(3),
+            partition_refresh: Duration::from_millis(200),
         })
         .expect("a producer");
         let mut director = TestDirector {
@@ -83,6 +84,7 @@ impl TestDirector {
                 kafka_topic: self.topic.clone(),
                 kafka_property: vec![],
                 kafka_produce_timeout_secs: 5,
+                kafka_partition_refresh_ms: 200,
             },
             admin: AdminArgs {
                 admin_addr: "127.0.0.1:0".parse().expect("an address"),

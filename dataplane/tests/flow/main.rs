@@ -8,6 +8,7 @@
 mod churn;
 mod drain;
 mod exclusive;
+mod growth;
 mod kill;
 mod live;
 mod offline;
@@ -63,6 +64,9 @@ fn settings() -> Env {
         ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
         ("NOTIF_ACK_TIMEOUT_SECS", "2".to_string()),
         ("NOTIF_RETRY_BACKOFF_MS", "50".to_string()),
+        // A short fence when the topic is new or grows (docs/ordering.md).
+        ("NOTIF_KAFKA_PARTITION_REFRESH_MS", "200".to_string()),
+        ("NOTIF_KAFKA_PRODUCE_TIMEOUT_SECS", "2".to_string()),
     ]
 }
 

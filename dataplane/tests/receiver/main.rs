@@ -34,6 +34,7 @@ impl TestReceiver {
             topic: topic.clone(),
             properties: vec![],
             produce_timeout: Duration::from_secs(3),
+            partition_refresh: Duration::from_millis(200),
         })
         .expect("a Kafka log");
         let receiver = Arc::new(Receiver {

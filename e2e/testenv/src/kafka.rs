@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::servers::kafka_bootstrap;
@@ -43,6 +44,20 @@ pub async fn create_topic(prefix: &str, partitions: i32) -> String {
     topic
 }
 
+/// Grows `topic` to `partitions`, as the operator does when the spec asks.
+pub async fn grow_topic(topic: &str, partitions: usize) {
+    let admin: AdminClient<DefaultClientContext> =
+        client_config().create().expect("a Kafka admin client");
+    let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
+    let results = admin
+        .create_partitions(&[NewPartitions::new(topic, partitions)], &options)
+        .await
+        .expect("Kafka answers CreatePartitions");
+    for result in results {
+        result.unwrap_or_else(|(name, code)| panic!("growing topic {name} failed: {code}"));
+    }
+}
+
 /// A record read back: partition, key and value.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -51,7 +66,9 @@ pub struct Record {
     pub value: Vec<u8>,
 }
 
-/// Every record in `topic` now, partition by partition, each in offset order.
+/// Every notification record in `topic` now, partition by partition, each in
+/// offset order. The receivers' epoch markers (header `notif-marker`) are
+/// left out.
 pub async fn read_all(topic: &str) -> Vec<Record> {
     let topic = topic.to_string();
     tokio::task::spawn_blocking(move || read_all_blocking(&topic))
@@ -89,6 +106,12 @@ fn read_all_blocking(topic: &str) -> Vec<Record> {
                 .expect("a record before the timeout")
                 .expect("a record, not an error");
             next = message.offset() + 1;
+            let marker = message
+                .headers()
+                .is_some_and(|h| h.iter().any(|h| h.key == "notif-marker"));
+            if marker {
+                continue;
+            }
             records.push(Record {
                 partition: id,
                 key: message

@@ -56,6 +56,20 @@ impl Process {
         }
     }
 
+    /// Another process like this one (same role and settings), on ports of
+    /// its own, not started.
+    pub fn twin(&self) -> Process {
+        Process::new(&self.binary, self.name, self.env.clone())
+    }
+
+    /// The value of one of its environment variables.
+    pub fn env(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// What it printed to standard output.
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
