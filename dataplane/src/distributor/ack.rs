@@ -31,12 +31,10 @@ pub struct AckRequest {
 /// What an acknowledgement did.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AckResponse {
-    /// The ids that were held for the recipient (in its inbox, or waiting
-    /// for a live acknowledgement) and now are not.
+    /// Every id of the request: each was held for the recipient (in its
+    /// inbox, or waiting for a live acknowledgement) and now is not, or the
+    /// recipient had acknowledged it already (by another connection, say).
     pub acknowledged: Vec<String>,
-    /// The ids that were not held: acknowledged already (by another
-    /// connection of the recipient, say), or never sent to it.
-    pub unknown: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -50,7 +48,9 @@ pub struct TokenQuery {
 /// Acknowledge notifications
 ///
 /// Acknowledged notifications are not delivered again, to any connection of
-/// the recipient: those in its inbox leave it, and a live one stops waiting.
+/// the recipient: those in its inbox leave it, and a live one stops waiting
+/// (on whichever distributor its connection is). Acknowledging an id twice
+/// is fine; an id never sent to the recipient is an error.
 #[utoipa::path(
     post,
     path = "/v1/ack",
@@ -59,11 +59,11 @@ pub struct TokenQuery {
     params(TokenQuery),
     request_body = AckRequest,
     responses(
-        (status = 200, description = "Which ids were held for the recipient, and which were not.", body = AckResponse),
+        (status = 200, description = "Every id is acknowledged.", body = AckResponse),
         (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter), answered before the token is checked; or the body is not `{\"ids\":[...]}` JSON sent as `application/json` (`invalid_body`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 413, description = "More than 1000 ids (`too_many_ids`).", body = ErrorBody),
-        (status = 422, description = "`ids` is empty (`empty_ids`), or an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`).", body = ErrorBody),
+        (status = 422, description = "`ids` is empty (`empty_ids`); an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`); or an id was never sent to the recipient, as far as the service remembers (`unknown_id`, `field` the first such `ids[i]`: the other ids are acknowledged all the same).", body = ErrorBody),
         (status = 503, response = Unavailable),
     ),
     security(("client_jwt" = []), ("client_token" = [])),
@@ -97,18 +97,37 @@ pub async fn acknowledge(
                 .at(format!("ids[{index}]")),
         );
     }
-    let acknowledged = super::session::acknowledge(&distributor, &recipient, &ids)
+    let found = super::session::acknowledge(&distributor, &recipient, &ids)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "cannot acknowledge");
             ApiError::unavailable("the inbox is unreachable; acknowledge again later", 5)
         })?;
-    let unknown = ids
-        .into_iter()
-        .filter(|id| !acknowledged.contains(id))
-        .collect();
+    if let Some(first) = found.unknown.first() {
+        let index = ids.iter().position(|id| id == first).unwrap_or_default();
+        return Err(
+            ApiError::unprocessable("unknown_id", unknown_message(&found.unknown))
+                .at(format!("ids[{index}]")),
+        );
+    }
     Ok(Json(AckResponse {
-        acknowledged,
-        unknown,
+        acknowledged: found.known,
     }))
+}
+
+/// Says which ids were never sent to the recipient (the first few of them).
+pub fn unknown_message(unknown: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut named = unknown
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if unknown.len() > SHOWN {
+        named.push_str(&format!(" and {} more", unknown.len() - SHOWN));
+    }
+    format!(
+        "never sent to this recipient, or acknowledged too long ago to remember: {named}; the other ids are acknowledged"
+    )
 }

@@ -88,6 +88,7 @@ impl ConnectionArgs {
             live: Default::default(),
             connection_queue: self.connection_queue.max(1),
             ack_timeout: Duration::from_secs(self.ack_timeout_secs),
+            relay_client: reqwest::Client::new(),
             stop: parts.stop,
         })
     }

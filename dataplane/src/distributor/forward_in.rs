@@ -1,6 +1,7 @@
 //! The distributor's end of the forwarding stream (on its internal forward
 //! port): each notification a director forwards is handed to the
-//! recipient's connections here, and its outcome reported back. In one
+//! recipient's connections here, and its outcome reported back. The port
+//! also takes acknowledgements other distributors pass on (`relay`). In one
 //! process (standalone), the director hands notifications over directly.
 
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -21,6 +22,7 @@ use crate::forward::{self, Batch, Forward, Outcome, Report, Reports};
 pub fn router(distributor: Arc<Distributor>) -> Router {
     Router::new()
         .route(forward::PATH, get(accept))
+        .route(super::relay::PATH, post(super::relay::accept))
         .with_state(distributor)
 }
 

@@ -5,7 +5,9 @@
 //! Live delivery: directors forward notifications over a stream to the
 //! distributors that hold their recipients' connections (`forward_in`); the
 //! distributor hands each to the recipient's connections and reports whether
-//! a client acknowledged it in time.
+//! a client acknowledged it in time. An acknowledgement that reaches another
+//! distributor than the connection (`POST /v1/ack` behind a load balancer)
+//! is passed on to it (`relay`).
 
 mod ack;
 mod config;
@@ -13,6 +15,7 @@ mod envelope;
 pub mod forward_in;
 pub mod live;
 mod poll;
+mod relay;
 mod session;
 mod sse;
 mod token;
@@ -54,6 +57,8 @@ pub struct Distributor {
     pub connection_queue: usize,
     /// How long a live notification waits for a client's acknowledgement.
     pub ack_timeout: Duration,
+    /// Passes acknowledgements on to the recipient's other distributors.
+    pub relay_client: reqwest::Client,
     /// Cancelled when the distributor stops: every connection closes, so
     /// that its client reconnects to another distributor.
     pub stop: CancellationToken,

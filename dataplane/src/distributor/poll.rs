@@ -20,6 +20,12 @@ use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 /// The longest a poll waits.
 const MAX_WAIT_SECS: u64 = 60;
 
+/// How long what a poll answered waits for the next poll, whose cursor
+/// acknowledges it. Past that, the next poll went to another distributor
+/// (or never came): the notification is sent again, or stored, by its
+/// director, and the cursor settles it there.
+const NEXT_POLL: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PollQuery {
@@ -96,7 +102,7 @@ pub async fn poll(
     }
     let page_size = distributor.page_size as usize;
     let stop = distributor.stop.clone();
-    let mut session = Session::open(distributor, recipient, query.after, "poll").await?;
+    let mut session = Session::open(distributor, recipient, query.after, "poll", NEXT_POLL).await?;
     let mut notifications = Vec::new();
     // The first may be waited for (the inbox is read however long it
     // takes); the rest only taken if already there.

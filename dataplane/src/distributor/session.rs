@@ -3,13 +3,14 @@
 //! while it lives; it feeds the client its inbox in position order, then the
 //! notifications forwarded live.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::live::Subscription;
+use super::live::{Known, Subscription};
+use super::relay::{self, Relayed};
 use super::{Distributor, Envelope};
 use crate::api_error::ApiError;
 use crate::inbox::InboxError;
@@ -54,7 +55,8 @@ pub struct Session {
 
 impl Session {
     /// Registers a new connection of `recipient`, to be fed after position
-    /// `after`. It joins live delivery first and presence second, and reads
+    /// `after`; what is handed to it waits `linger` for its acknowledgement
+    /// after it closes. It joins live delivery first and presence second, and reads
     /// its inbox only after both: a notification stored while it connects is
     /// then either found in the inbox or forwarded live (see the director's
     /// route), never stranded. Fails with 503 while presence is unreachable.
@@ -63,16 +65,19 @@ impl Session {
         recipient: String,
         after: Option<u64>,
         transport: &'static str,
+        linger: Duration,
     ) -> Result<Session, ApiError> {
         let connection = Connection {
             recipient: recipient.clone(),
             distributor: distributor.id.clone(),
             id: new_id(),
         };
-        let live =
-            distributor
-                .live
-                .subscribe(&recipient, &connection.id, distributor.connection_queue);
+        let live = distributor.live.subscribe(
+            &recipient,
+            &connection.id,
+            distributor.connection_queue,
+            linger,
+        );
         let ttl = distributor.presence_ttl;
         distributor
             .presence
@@ -195,8 +200,8 @@ impl Session {
     }
 
     /// The client acknowledged `ids`: they leave the inbox, and live
-    /// deliveries waiting for them are done. Returns the ids that were held.
-    pub async fn acknowledge(&self, ids: &[String]) -> Result<Vec<String>, InboxError> {
+    /// deliveries waiting for them are done.
+    pub async fn acknowledge(&self, ids: &[String]) -> Result<Acknowledged, InboxError> {
         acknowledge(&self.distributor, &self.recipient, ids).await
     }
 
@@ -206,53 +211,96 @@ impl Session {
     }
 }
 
-/// Acknowledges `ids` for `recipient`, in live delivery and in the inbox;
-/// returns the ids that were held in either. Live first: a notification
-/// acknowledged live was either never stored, or stored and forwarded again,
-/// and then its director removes the stored copy (see the director's route).
-/// So only the rest are looked for in the inbox, and the common case costs
-/// the database nothing.
+/// What an acknowledgement found of its ids, each in one of the two.
+#[derive(Debug, Default)]
+pub struct Acknowledged {
+    /// Acknowledged now: held for the recipient (waiting live, here or on
+    /// another of its distributors, or in its inbox), or acknowledged by it
+    /// lately.
+    pub known: Vec<String>,
+    /// Never sent to the recipient, as far as the service knows: held
+    /// nowhere, and not acknowledged lately.
+    pub unknown: Vec<String>,
+}
+
+/// Acknowledges `ids` for `recipient`: in live delivery here, then on the
+/// recipient's other distributors, then in the inbox, each looking only for
+/// what was not waiting live before it. A notification acknowledged while it
+/// waited live was either never stored, or stored and forwarded again, and
+/// then its director removes the stored copy (see the director's route); so
+/// the common case, a client acknowledging on its own connection, costs
+/// nothing but memory. An id acknowledged before may have been stored since
+/// (a director's replay, while the recipient was away), so it is looked for
+/// in the inbox too.
 pub async fn acknowledge(
     distributor: &Distributor,
     recipient: &str,
     ids: &[String],
-) -> Result<Vec<String>, InboxError> {
-    let live = distributor.live.acknowledge(recipient, ids);
-    let rest: Vec<String> = ids
-        .iter()
-        .filter(|id| !live.contains(id))
-        .cloned()
-        .collect();
+) -> Result<Acknowledged, InboxError> {
+    let here = distributor.live.acknowledge(recipient, ids);
+    let mut remembered = HashSet::new();
+    let mut rest = Vec::new();
+    for (id, known) in ids.iter().zip(here) {
+        if known == Known::Acknowledged {
+            remembered.insert(id.clone());
+        }
+        if known != Known::Held {
+            rest.push(id.clone());
+        }
+    }
+    if rest.is_empty() {
+        return Ok(Acknowledged {
+            known: ids.to_vec(),
+            unknown: Vec::new(),
+        });
+    }
+    let relayed = Relayed {
+        recipient: recipient.to_string(),
+        ids: rest.clone(),
+        through: None,
+    };
+    let elsewhere = relay::relay(distributor, &relayed).await;
+    remembered.extend(elsewhere.remembered);
+    rest.retain(|id| !elsewhere.held.contains(id));
     let stored = match rest.is_empty() {
         true => Vec::new(),
         false => distributor.inbox.acknowledge(recipient, &rest).await?,
     };
-    Ok(ids
-        .iter()
-        .filter(|id| live.contains(id) || stored.contains(id))
-        .cloned()
-        .collect())
+    // So that a notification forwarded here again is done at once.
+    distributor.live.remember(recipient, &stored);
+    let unknown: Vec<String> = rest
+        .into_iter()
+        .filter(|id| !stored.contains(id) && !remembered.contains(id))
+        .collect();
+    Ok(Acknowledged {
+        known: ids
+            .iter()
+            .filter(|id| !unknown.contains(id))
+            .cloned()
+            .collect(),
+        unknown,
+    })
 }
 
-/// Acknowledges everything of `recipient` up to `position`, in the inbox and
-/// in live delivery; returns the ids that were held in either.
+/// Acknowledges everything of `recipient` up to `position`, in live delivery
+/// here and on its other distributors, and in the inbox.
 pub async fn acknowledge_through(
     distributor: &Distributor,
     recipient: &str,
     position: u64,
-) -> Result<Vec<String>, InboxError> {
-    let mut ids = distributor.live.acknowledge_through(recipient, position);
-    let stored = distributor
+) -> Result<(), InboxError> {
+    distributor.live.acknowledge_through(recipient, position);
+    let relayed = Relayed {
+        recipient: recipient.to_string(),
+        ids: Vec::new(),
+        through: Some(position),
+    };
+    relay::relay(distributor, &relayed).await;
+    distributor
         .inbox
         .acknowledge_through(recipient, position)
         .await?;
-    ids.extend(
-        stored
-            .into_iter()
-            .filter(|id| !ids.contains(id))
-            .collect::<Vec<_>>(),
-    );
-    Ok(ids)
+    Ok(())
 }
 
 impl Drop for Session {

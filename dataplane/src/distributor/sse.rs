@@ -79,7 +79,7 @@ pub async fn connect(
     let recipient = token::recipient(&headers, query.token.as_deref(), &distributor.jwt)?;
     let after = last_event_id(&headers)?.or(query.after);
     let stop = distributor.stop.clone();
-    let session = Session::open(distributor, recipient, after, "sse").await?;
+    let session = Session::open(distributor, recipient, after, "sse", Duration::ZERO).await?;
 
     // The inbox, then live notifications, until the client leaves (which
     // drops the stream and the session) or the distributor stops.

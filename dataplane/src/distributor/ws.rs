@@ -1,9 +1,10 @@
 //! `GET /v1/connect/ws`: WebSocket. The server sends text frames
 //! `{"type":"notification", ...envelope}`; the client acknowledges with
 //! `{"type":"ack","ids":[...]}` and is answered `{"type":"acked","ids":[...]}`
-//! with the ids that were held for it (in its inbox, or waiting live).
+//! with the ids that are acknowledged now.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
@@ -25,11 +26,13 @@ use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
 pub enum ServerFrame {
     /// A notification: the envelope's fields beside `type`.
     Notification(Envelope),
-    /// The answer to an `ack`: the ids that were held for the recipient and
-    /// now are not.
+    /// The answer to an `ack`: its ids that were held for the recipient and
+    /// now are not, or that it had acknowledged already.
     Acked { ids: Vec<String> },
     /// `bad_frame`: the client sent something that is not a client frame;
-    /// the connection stays open. `unavailable`: the inbox is unreachable;
+    /// the connection stays open. `unknown_id`: after the `acked`, the ids
+    /// of an `ack` never sent to the recipient, as far as the service
+    /// remembers; the connection stays open. `unavailable`: the inbox is unreachable;
     /// either an `ack` was not taken (the connection stays open: send it
     /// again later) or the connection is closing with 1013. `slow_client`:
     /// the connection is closing with 4001.
@@ -68,7 +71,9 @@ pub enum ClientFrame {
 /// the reason (`unavailable`, `slow_client`) comes just before the last two.
 /// An `ack` the server could not take (the inbox is unreachable) is answered
 /// with an `error` frame `unavailable` instead of `acked`, and the
-/// connection stays open: send the `ack` again later. Nothing
+/// connection stays open: send the `ack` again later. An `ack` of ids never
+/// sent to the recipient is answered with `acked` for the others, then an
+/// `error` frame `unknown_id` naming them. Nothing
 /// unacknowledged is lost: reconnect with `after`, with backoff.
 #[utoipa::path(
     get,
@@ -102,7 +107,7 @@ pub async fn connect(
             format!("this endpoint speaks WebSocket: {rejection}"),
         )
     })?;
-    let session = Session::open(distributor, recipient, query.after, "ws").await?;
+    let session = Session::open(distributor, recipient, query.after, "ws", Duration::ZERO).await?;
     // Small buffers: a client sends little (acknowledgements), and frames to
     // it are written one by one. tungstenite's defaults (128 KiB to read and
     // to write, 64 MiB messages) would cost every idle connection hundreds
@@ -143,7 +148,13 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                 let reply = match message {
                     Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
                         Ok(ClientFrame::Ack { ids }) => match session.acknowledge(&ids).await {
-                            Ok(ids) => ServerFrame::Acked { ids },
+                            Ok(found) if found.unknown.is_empty() => ServerFrame::Acked { ids: found.known },
+                            Ok(found) => {
+                                if send(&mut socket, &ServerFrame::Acked { ids: found.known }).await.is_err() {
+                                    return;
+                                }
+                                error("unknown_id", &super::ack::unknown_message(&found.unknown))
+                            }
                             Err(e) => {
                                 tracing::warn!(error = %e, "cannot acknowledge");
                                 error("unavailable", "the inbox is unreachable; acknowledge again later")

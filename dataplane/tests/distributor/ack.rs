@@ -4,21 +4,26 @@ use serde_json::{Value, json};
 use crate::{TestDistributor, token};
 
 #[tokio::test]
-async fn an_ack_removes_what_was_stored_and_names_the_rest_unknown() {
+async fn an_ack_removes_what_was_stored_and_only_that() {
     let d = TestDistributor::start().await;
     d.fill_inbox("u", &["n1", "n2"]).await;
     d.fill_inbox("v", &["n1"]).await;
-    let response = d
-        .http
-        .post(format!("{}/v1/ack?token={}", d.url, token("u")))
-        .json(&json!({"ids": ["n1", "nope"]}))
-        .send()
-        .await
-        .expect("ack");
-    assert_eq!(response.status(), StatusCode::OK);
+    let ack = async |ids: Value| {
+        let response = d
+            .http
+            .post(format!("{}/v1/ack?token={}", d.url, token("u")))
+            .json(&json!({ "ids": ids }))
+            .send()
+            .await
+            .expect("ack");
+        (
+            response.status(),
+            response.json::<Value>().await.expect("JSON"),
+        )
+    };
     assert_eq!(
-        response.json::<Value>().await.expect("JSON"),
-        json!({"acknowledged": ["n1"], "unknown": ["nope"]})
+        ack(json!(["n1"])).await,
+        (StatusCode::OK, json!({"acknowledged": ["n1"]}))
     );
     let inbox = &d.inbox;
     let left = async |r: &str| {
@@ -29,6 +34,53 @@ async fn an_ack_removes_what_was_stored_and_names_the_rest_unknown() {
         (left("u").await, left("v").await),
         (1, 1),
         "another recipient's n1 stays"
+    );
+    assert_eq!(
+        ack(json!(["n1"])).await,
+        (StatusCode::OK, json!({"acknowledged": ["n1"]})),
+        "acknowledging twice is no error"
+    );
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn an_ack_of_an_id_never_sent_is_refused_and_the_others_are_acknowledged() {
+    let d = TestDistributor::start().await;
+    d.fill_inbox("u", &["n1", "n2"]).await;
+    d.fill_inbox("v", &["theirs"]).await;
+    let response = d
+        .http
+        .post(format!("{}/v1/ack", d.url))
+        .bearer_auth(token("u"))
+        .json(&json!({"ids": ["n1", "nope", "theirs"]}))
+        .send()
+        .await
+        .expect("ack");
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let error: Value = response.json().await.expect("a JSON error");
+    assert_eq!(error["error"]["code"], "unknown_id");
+    assert_eq!(error["error"]["field"], "ids[1]");
+    let message = error["error"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains("nope, theirs"),
+        "names both unknown ids: {message}"
+    );
+    use dataplane::inbox::Inbox;
+    let left = |r: &'static str| d.inbox.pending(r, None, 10, 0);
+    let ids = |held: Vec<dataplane::inbox::Positioned>| {
+        held.into_iter()
+            .map(|p| p.notification.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(left("u").await.expect("pending")),
+        ["n2"],
+        "n1 is acknowledged"
+    );
+    assert_eq!(
+        ids(left("v").await.expect("pending")),
+        ["theirs"],
+        "another recipient's notification is not touched"
     );
     d.db.drop_database().await;
 }

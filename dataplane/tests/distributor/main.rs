@@ -59,6 +59,7 @@ impl TestDistributor {
             live: live.clone(),
             connection_queue: 16,
             ack_timeout: Duration::from_secs(2),
+            relay_client: reqwest::Client::new(),
             stop: stop.clone(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -83,6 +83,25 @@ async fn the_inbox_arrives_in_order_and_an_ack_frame_removes_it() {
         .expect("send the ack");
     let acked = next_frame(&mut socket).await;
     assert_eq!(acked, json!({"type": "acked", "ids": ["n1", "n3"]}));
+    let unknown = next_frame(&mut socket).await;
+    assert_eq!(
+        (unknown["type"].as_str(), unknown["code"].as_str()),
+        (Some("error"), Some("unknown_id")),
+        "{unknown}"
+    );
+    let message = unknown["message"].as_str().unwrap_or_default();
+    assert!(message.contains("never-sent"), "names the id: {message}");
+    socket
+        .send(Message::text(
+            json!({"type": "ack", "ids": ["n1"]}).to_string(),
+        ))
+        .await
+        .expect("send the ack again");
+    assert_eq!(
+        next_frame(&mut socket).await,
+        json!({"type": "acked", "ids": ["n1"]}),
+        "acknowledging twice is no error"
+    );
 
     socket
         .send(Message::text("{\"type\":\"nonsense\"}"))

@@ -59,7 +59,20 @@ impl Process {
     /// Another process like this one (same role and settings), on ports of
     /// its own, not started.
     pub fn twin(&self) -> Process {
-        Process::new(&self.binary, self.name, self.env.clone())
+        self.twin_with(Vec::new())
+    }
+
+    /// Like [`Process::twin`], with `overrides` in place of its own values
+    /// of those variables (a port it must not share, say).
+    pub fn twin_with(&self, overrides: Env) -> Process {
+        let mut env: Env = self
+            .env
+            .iter()
+            .filter(|(key, _)| overrides.iter().all(|(k, _)| k != key))
+            .cloned()
+            .collect();
+        env.extend(overrides);
+        Process::new(&self.binary, self.name, env)
     }
 
     /// The value of one of its environment variables.

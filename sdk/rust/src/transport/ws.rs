@@ -62,6 +62,9 @@ pub async fn run(link: &mut Link) -> Ended {
                         }
                         Err(e) => tracing::debug!(error = %e, "a notification frame without a notification"),
                     },
+                    // An acknowledgement of an id the server no longer
+                    // remembers: nothing to do, and no reason to close.
+                    "error" if frame.code == "unknown_id" => tracing::debug!(message = %frame.message, "acknowledged an unknown id"),
                     "error" => reason = format!("{}: {}", frame.code, frame.message),
                     _ => {}
                 }

@@ -1,0 +1,113 @@
+//! Acknowledgements that reach one distributor for live notifications that
+//! another one waits on: an SSE client's `POST /v1/ack`, or a long-poll
+//! cursor, that a load balancer sent elsewhere than the connection. They are
+//! passed on to the other distributors presence lists for the recipient, on
+//! their internal forward port, so the notification is done at once instead
+//! of timing out and coming again.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+
+use super::Distributor;
+use super::live::Known;
+
+/// The path on a distributor's forward port.
+pub const PATH: &str = "/internal/v1/ack";
+
+/// How long another distributor may take to answer.
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An acknowledgement passed on: by ids, or through a position.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Relayed {
+    pub recipient: String,
+    #[serde(default)]
+    pub ids: Vec<String>,
+    pub through: Option<u64>,
+}
+
+/// What the distributors asked knew of the ids.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RelayAnswer {
+    /// Waiting there for an acknowledgement; now done.
+    pub held: HashSet<String>,
+    /// Not waiting there, but acknowledged there lately.
+    pub remembered: HashSet<String>,
+}
+
+/// The receiving end, on the forward port.
+pub async fn accept(
+    State(distributor): State<Arc<Distributor>>,
+    Json(relayed): Json<Relayed>,
+) -> Json<RelayAnswer> {
+    let live = &distributor.live;
+    if let Some(position) = relayed.through {
+        live.acknowledge_through(&relayed.recipient, position);
+    }
+    let known = live.acknowledge(&relayed.recipient, &relayed.ids);
+    let mut answer = RelayAnswer::default();
+    for (id, known) in relayed.ids.into_iter().zip(known) {
+        match known {
+            Known::Held => answer.held.insert(id),
+            Known::Acknowledged => answer.remembered.insert(id),
+            Known::Unknown => false,
+        };
+    }
+    Json(answer)
+}
+
+/// Passes `relayed` on to every other distributor that holds a connection of
+/// its recipient; returns what they knew, together. One that cannot be
+/// reached or asked knows nothing: its notification times out and comes
+/// again, a duplicate and never a loss.
+pub async fn relay(distributor: &Distributor, relayed: &Relayed) -> RelayAnswer {
+    let others = match distributor.presence.lookup(&relayed.recipient).await {
+        Ok(holders) => holders
+            .into_iter()
+            .filter(|d| *d != distributor.id)
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find the recipient's other distributors");
+            return RelayAnswer::default();
+        }
+    };
+    let asks = others.iter().map(|other| ask(distributor, other, relayed));
+    let mut together = RelayAnswer::default();
+    for answer in join_all(asks).await {
+        together.held.extend(answer.held);
+        together.remembered.extend(answer.remembered);
+    }
+    together
+}
+
+async fn ask(distributor: &Distributor, other: &str, relayed: &Relayed) -> RelayAnswer {
+    let address = match distributor.presence.distributor_address(other).await {
+        Ok(Some(address)) => address,
+        Ok(None) => return RelayAnswer::default(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find another distributor's address");
+            return RelayAnswer::default();
+        }
+    };
+    let answer = distributor
+        .relay_client
+        .post(format!("http://{address}{PATH}"))
+        .timeout(TIMEOUT)
+        .json(relayed)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status());
+    match answer {
+        Ok(answer) => answer.json::<RelayAnswer>().await.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!(error = %e, distributor = other, "cannot pass an acknowledgement on");
+            RelayAnswer::default()
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Two distributors, and acknowledgements that reach the other one than the
+//! connection, as a load balancer sends them: they are passed on, so that
+//! live notifications are done at once, not tried again and stored.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use testenv::notifd::{Process, free_port};
+
+use crate::{Service, token};
+
+/// The service with a second distributor beside its first.
+async fn with_second_distributor() -> (Service, Process) {
+    let service = Service::distributed().await;
+    let forward = format!("127.0.0.1:{}", free_port());
+    let mut second = service
+        .role("distributor")
+        .twin_with(vec![("NOTIF_FORWARD_ADDR", forward)]);
+    second.start().await;
+    (service, second)
+}
+
+async fn publish_one(service: &Service, recipient: &str, id: &str) {
+    let status = service.publish(&[(recipient, id.to_string())]).await;
+    assert_eq!(status.expect("publish"), StatusCode::ACCEPTED);
+}
+
+/// What the director counts, by metric name.
+async fn director_count(service: &Service, name: &str) -> f64 {
+    testenv::metric_sum(&service.metrics("director").await, name)
+}
+
+#[tokio::test]
+async fn an_sse_acknowledgement_sent_to_another_distributor_is_passed_on() {
+    let (service, second) = with_second_distributor().await;
+    let stream_url = format!(
+        "{}/v1/connect/sse?token={}",
+        service.connect_url(),
+        token("hana")
+    );
+    let mut events = service.http.get(stream_url).send().await.expect("a stream");
+    assert_eq!(events.status(), StatusCode::OK);
+    let ack_url = format!("http://127.0.0.1:{}/v1/ack", second.http);
+    let mut text = String::new();
+    for n in 1..=5 {
+        let id = format!("relayed-{n}");
+        publish_one(&service, "hana", &id).await;
+        while !text.contains(&format!("\"id\":\"{id}\"")) {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+                .await
+                .expect("the notification within 10s")
+                .expect("the stream")
+                .expect("not ended");
+            text.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let answer = service
+            .http
+            .post(&ack_url)
+            .bearer_auth(token("hana"))
+            .json(&serde_json::json!({ "ids": [id] }))
+            .send()
+            .await
+            .expect("ack");
+        assert_eq!(answer.status(), StatusCode::OK, "{id} is known");
+    }
+    service.wait_for_delivered(5).await;
+    assert_eq!(
+        director_count(&service, "notif_delivery_retries_total").await,
+        0.0,
+        "each was acknowledged on its first forward"
+    );
+    assert_eq!(
+        director_count(&service, "notif_inbox_writes_total").await,
+        0.0
+    );
+    drop(events);
+    service.finish().await;
+}
+
+#[tokio::test]
+async fn polls_that_alternate_between_distributors_acknowledge_by_their_cursor() {
+    let (service, second) = with_second_distributor().await;
+    let distributors = [service.role("distributor").http, second.http];
+    let mut after: Option<u64> = None;
+    let mut received = Vec::new();
+    for n in 0..4 {
+        let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
+        let url = format!(
+            "http://127.0.0.1:{}/v1/connect/poll?token={}&wait=20{cursor}",
+            distributors[n % 2],
+            token("ivan")
+        );
+        let poll = service.http.get(url).send();
+        let publish_soon = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            publish_one(&service, "ivan", &format!("polled-{n}")).await;
+        };
+        let (answer, ()) = tokio::join!(poll, publish_soon);
+        let answer: serde_json::Value = answer.expect("a poll").json().await.expect("JSON");
+        for notification in answer["notifications"].as_array().expect("a list") {
+            received.push(notification["id"].as_str().expect("an id").to_string());
+        }
+        after = answer["next"].as_u64().or(after);
+    }
+    // The last cursor, on the other distributor; it waits there while the
+    // director, no longer waiting on the first, forwards the last one again.
+    let url = format!(
+        "http://127.0.0.1:{}/v1/connect/poll?token={}&wait=5&after={}",
+        distributors[0],
+        token("ivan"),
+        after.expect("a cursor")
+    );
+    let last = service.http.get(url).send().await.expect("a poll");
+    assert_eq!(last.status(), StatusCode::OK);
+    assert_eq!(received, ["polled-0", "polled-1", "polled-2", "polled-3"]);
+    service.wait_for_delivered(4).await;
+    assert_eq!(
+        director_count(&service, "notif_inbox_writes_total").await,
+        0.0,
+        "none timed out and was stored"
+    );
+    service.finish().await;
+}
