@@ -142,15 +142,7 @@ async fn an_sse_clients_live_notification_acknowledged_over_http_is_delivered(se
     assert_eq!(events.status(), StatusCode::OK);
     // The stream is open (its headers came): the connection is registered.
     publish(&service, "grace", &["sse-live-1"]).await;
-    let mut text = String::new();
-    while !text.contains("sse-live-1") {
-        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
-            .await
-            .expect("the notification within 10s")
-            .expect("the stream")
-            .expect("not ended");
-        text.push_str(&String::from_utf8_lossy(&chunk));
-    }
+    crate::read_stream_until(&mut events, &mut String::new(), "sse-live-1").await;
     service
         .acknowledge("grace", &["sse-live-1".to_string()])
         .await;

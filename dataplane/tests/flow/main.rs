@@ -255,6 +255,19 @@ impl Service {
     }
 }
 
+/// Reads an SSE stream into `text` until it holds `needle`, for up to 10 s
+/// a chunk.
+pub async fn read_stream_until(events: &mut reqwest::Response, text: &mut String, needle: &str) {
+    while !text.contains(needle) {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{needle} within 10s"))
+            .expect("the stream")
+            .expect("not ended");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
 /// The standalone data directory's database, as the process made it.
 async fn open_database(data_dir: &Path) -> sqlx::SqlitePool {
     let options =

@@ -45,14 +45,7 @@ async fn an_sse_acknowledgement_sent_to_another_distributor_is_passed_on() {
     for n in 1..=5 {
         let id = format!("relayed-{n}");
         publish_one(&service, "hana", &id).await;
-        while !text.contains(&format!("\"id\":\"{id}\"")) {
-            let chunk = tokio::time::timeout(Duration::from_secs(10), events.chunk())
-                .await
-                .expect("the notification within 10s")
-                .expect("the stream")
-                .expect("not ended");
-            text.push_str(&String::from_utf8_lossy(&chunk));
-        }
+        crate::read_stream_until(&mut events, &mut text, &format!("\"id\":\"{id}\"")).await;
         let answer = service
             .http
             .post(&ack_url)
@@ -80,19 +73,26 @@ async fn an_sse_acknowledgement_sent_to_another_distributor_is_passed_on() {
 #[tokio::test]
 async fn polls_that_alternate_between_distributors_acknowledge_by_their_cursor() {
     let (service, second) = with_second_distributor().await;
-    let distributors = [service.role("distributor").http, second.http];
+    let distributors = [service.role("distributor"), &second];
     let mut after: Option<u64> = None;
     let mut received = Vec::new();
     for n in 0..4 {
         let cursor = after.map(|a| format!("&after={a}")).unwrap_or_default();
+        let distributor = distributors[n % 2];
         let url = format!(
             "http://127.0.0.1:{}/v1/connect/poll?token={}&wait=20{cursor}",
-            distributors[n % 2],
+            distributor.http,
             token("ivan")
         );
         let poll = service.http.get(url).send();
         let publish_soon = async {
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            let metrics = format!("http://127.0.0.1:{}/metrics", distributor.admin);
+            testenv::wait_until("the poll waits", Duration::from_secs(10), async || {
+                let text = service.http.get(&metrics).send().await.expect("metrics");
+                let text = text.text().await.expect("text");
+                testenv::metric_sum(&text, "notif_distributor_connections") == 1.0
+            })
+            .await;
             publish_one(&service, "ivan", &format!("polled-{n}")).await;
         };
         let (answer, ()) = tokio::join!(poll, publish_soon);
@@ -105,8 +105,8 @@ async fn polls_that_alternate_between_distributors_acknowledge_by_their_cursor()
     // The last cursor, on the other distributor; it waits there while the
     // director, no longer waiting on the first, forwards the last one again.
     let url = format!(
-        "http://127.0.0.1:{}/v1/connect/poll?token={}&wait=5&after={}",
-        distributors[0],
+        "http://127.0.0.1:{}/v1/connect/poll?token={}&wait=8&after={}",
+        distributors[0].http,
         token("ivan"),
         after.expect("a cursor")
     );
