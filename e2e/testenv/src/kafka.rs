@@ -82,15 +82,15 @@ fn read_all_blocking(topic: &str) -> Vec<Record> {
         .set("enable.auto.commit", "false")
         .create()
         .expect("a Kafka consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), TIMEOUT)
-        .expect("the topic's metadata");
+    let metadata = retried("the topic's metadata", || {
+        consumer.fetch_metadata(Some(topic), TIMEOUT)
+    });
     let mut records = Vec::new();
     for partition in metadata.topics()[0].partitions() {
         let id = partition.id();
-        let (low, high) = consumer
-            .fetch_watermarks(topic, id, TIMEOUT)
-            .expect("watermarks");
+        let (low, high) = retried("watermarks", || {
+            consumer.fetch_watermarks(topic, id, TIMEOUT)
+        });
         if high <= low {
             continue;
         }
@@ -122,4 +122,20 @@ fn read_all_blocking(topic: &str) -> Vec<Record> {
         }
     }
     records
+}
+
+/// `call`'s answer, asked again for a while: a broker that has just
+/// restarted answers `NotLeaderForPartition` and the like until its
+/// partitions have their leaders again.
+fn retried<T>(what: &str, mut call: impl FnMut() -> rdkafka::error::KafkaResult<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match call() {
+            Ok(answer) => return answer,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("{what}: {e}"),
+        }
+    }
 }
