@@ -6,6 +6,12 @@ use dataplane::distributor::DistributorArgs;
 use dataplane::receiver::ReceiverArgs;
 use dataplane::standalone::{StandaloneArgs, TokenArgs};
 
+// The message path allocates and frees small buffers for every notification
+// on many threads; glibc's allocator spends much of its time consolidating
+// them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The SaaSaparilla Notifications server.
 ///
 /// Product backends publish notifications to the receiver; the director routes

@@ -2,6 +2,7 @@
 
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::{Ended, Link, classify};
@@ -20,9 +21,18 @@ struct Frame {
     message: String,
 }
 
+/// Read at a time; a larger frame takes several reads.
+const READ_BUFFER: usize = 8 * 1024;
+
 pub async fn run(link: &mut Link) -> Ended {
     let url = link.url("ws", "/v1/connect/ws");
-    let socket = match tokio_tungstenite::connect_async(url).await {
+    // tungstenite zero-fills its whole read buffer before each read: its
+    // default of 128 KiB costs more than the notifications themselves. Acks
+    // are small and go out at once (no write buffer, no Nagle).
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0);
+    let socket = match tokio_tungstenite::connect_async_with_config(url, Some(config), true).await {
         Ok((socket, _)) => socket,
         Err(tungstenite::Error::Http(response)) => {
             let body = response.body().as_deref().unwrap_or_default();
