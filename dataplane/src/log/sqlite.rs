@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use sqlx::SqlitePool;
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use super::{Done, Log, LogError, LogReader, Record};
+use crate::metrics::PartitionLabels;
 use crate::notification::Notification;
 
 /// The only partition.
@@ -30,8 +33,36 @@ pub struct SqliteLog {
     /// Told after each write, to wake the reader.
     appended: Arc<Notify>,
     reading: Mutex<Reading>,
-    /// The last offset committed, so that an unchanged one is not written again.
-    committed: std::sync::Mutex<i64>,
+    offsets: Arc<Offsets>,
+}
+
+/// The next offset to write and the first not done (committed), and the
+/// gauge of how far apart they are: the consumer lag.
+struct Offsets {
+    next: std::sync::Mutex<(i64, i64)>,
+    lag: Gauge,
+}
+
+impl Offsets {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (i64, i64)> {
+        self.next.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn written(&self, next: i64) {
+        let mut offsets = self.lock();
+        offsets.0 = offsets.0.max(next);
+        self.lag.set(offsets.0 - offsets.1);
+    }
+
+    fn committed(&self) -> i64 {
+        self.lock().1
+    }
+
+    fn commit(&self, next: i64) {
+        let mut offsets = self.lock();
+        offsets.1 = offsets.1.max(next);
+        self.lag.set(offsets.0 - offsets.1);
+    }
 }
 
 /// The reader's place: the next offset to read, and rows read but not yet
@@ -43,38 +74,77 @@ struct Reading {
 
 impl SqliteLog {
     /// The log in `pool`'s database (migrated), read from where the last
-    /// commit left it.
-    pub async fn open(pool: SqlitePool) -> Result<Self, sqlx::Error> {
-        let committed: Option<i64> =
+    /// commit left it; what is written and not yet done is set on `lag`.
+    pub async fn open(
+        pool: SqlitePool,
+        lag: &Family<PartitionLabels, Gauge>,
+    ) -> Result<Self, sqlx::Error> {
+        let committed: i64 =
             sqlx::query_scalar("SELECT next_seq FROM log_committed WHERE partition = ?")
                 .bind(PARTITION)
                 .fetch_optional(&pool)
+                .await?
+                .unwrap_or(0);
+        // What is not done is what the log holds: done rows are deleted.
+        let assigned: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0)",
+        )
+        .fetch_one(&pool)
+        .await?;
+        let (first, last): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM log")
+                .fetch_one(&pool)
                 .await?;
+        let next = last.unwrap_or(assigned) + 1;
+        let first = first.unwrap_or(next).max(committed);
+        let offsets = Arc::new(Offsets {
+            next: std::sync::Mutex::new((next, first)),
+            lag: lag
+                .get_or_create(&PartitionLabels {
+                    partition: PARTITION.into(),
+                })
+                .clone(),
+        });
+        offsets.written(next);
         let (appends, queue) = mpsc::channel(1024);
         let appended = Arc::new(Notify::new());
-        tokio::spawn(write(pool.clone(), queue, appended.clone()));
+        tokio::spawn(write(
+            pool.clone(),
+            queue,
+            appended.clone(),
+            offsets.clone(),
+        ));
         Ok(SqliteLog {
             pool,
             appends,
             appended,
             reading: Mutex::new(Reading {
-                next: committed.unwrap_or(0),
+                next: committed,
                 buffer: VecDeque::new(),
             }),
-            committed: std::sync::Mutex::new(committed.unwrap_or(0)),
+            offsets,
         })
     }
 }
 
 /// The writer task: takes every append waiting, writes them in one
 /// transaction, and answers each.
-async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, appended: Arc<Notify>) {
+async fn write(
+    pool: SqlitePool,
+    mut queue: mpsc::Receiver<Append>,
+    appended: Arc<Notify>,
+    offsets: Arc<Offsets>,
+) {
     let mut group = Vec::new();
     while queue.recv_many(&mut group, 256).await > 0 {
-        let result = insert(&pool, &group).await.map_err(|e| e.to_string());
-        if result.is_ok() {
-            appended.notify_one();
-        }
+        let result = match insert(&pool, &group).await {
+            Ok(next) => {
+                offsets.written(next);
+                appended.notify_one();
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        };
         for append in group.drain(..) {
             let _ = append.done.send(result.clone());
         }
@@ -84,17 +154,24 @@ async fn write(pool: SqlitePool, mut queue: mpsc::Receiver<Append>, appended: Ar
 /// Rows per INSERT statement: one round trip to SQLite's thread each.
 const ROWS_PER_INSERT: usize = 1000;
 
-async fn insert(pool: &SqlitePool, group: &[Append]) -> Result<(), sqlx::Error> {
+/// Writes `group`'s records; returns the offset the next one will get.
+async fn insert(pool: &SqlitePool, group: &[Append]) -> Result<i64, sqlx::Error> {
     let records: Vec<&Vec<u8>> = group.iter().flat_map(|a| &a.records).collect();
     let mut transaction = pool.begin().await?;
+    let mut last = 0;
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let mut insert = sqlx::QueryBuilder::new("INSERT INTO log (record) ");
         insert.push_values(chunk, |mut row, record| {
             row.push_bind(*record);
         });
-        insert.build().execute(&mut *transaction).await?;
+        last = insert
+            .build()
+            .execute(&mut *transaction)
+            .await?
+            .last_insert_rowid();
     }
-    transaction.commit().await
+    transaction.commit().await?;
+    Ok(last + 1)
 }
 
 #[async_trait]
@@ -164,7 +241,7 @@ impl LogReader for SqliteLog {
         else {
             return Ok(());
         };
-        if next <= *self.committed.lock().unwrap_or_else(|e| e.into_inner()) {
+        if next <= self.offsets.committed() {
             return Ok(());
         }
         let commit = async {
@@ -187,7 +264,7 @@ impl LogReader for SqliteLog {
         commit
             .await
             .map_err(|e: sqlx::Error| LogError::Read(format!("committing failed: {e}")))?;
-        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        self.offsets.commit(next);
         Ok(())
     }
 

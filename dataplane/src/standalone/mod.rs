@@ -62,11 +62,13 @@ impl StandaloneArgs {
         let data = DataDir::lock(&self.data_dir)?;
         let credentials = Credentials::resolve(&data.path, &self.jwt, &self.publisher)?;
         let database = data.database().await?;
-        let log = Arc::new(SqliteLog::open(database.clone()).await?);
+        let mut registry = Registry::default();
+        let director_metrics = DirectorMetrics::default().register(&mut registry);
+        let log =
+            Arc::new(SqliteLog::open(database.clone(), &director_metrics.consumer_lag).await?);
         let inbox: Arc<dyn Inbox> = Arc::new(SqliteInbox::new(database));
         let presence = Arc::new(MemoryPresence::default());
 
-        let mut registry = Registry::default();
         let stop = crate::serve::cancel_on(shutdown);
         let receiver = self.limits.receiver(
             log.clone(),
@@ -88,7 +90,7 @@ impl StandaloneArgs {
                 presence,
                 forward: distributor.clone(),
             },
-            DirectorMetrics::default().register(&mut registry),
+            director_metrics,
         )?;
 
         let public = crate::serve::bind("--http-addr", self.http_addr).await?;

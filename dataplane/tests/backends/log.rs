@@ -1,13 +1,16 @@
 //! The standalone service's log on SQLite: appends come back in order, at
 //! growing offsets; a commit is where the next reader starts, and what is
-//! before it is gone.
+//! before it is gone; what is written and not done is its consumer lag.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::log::{Log, LogReader, SqliteLog};
+use dataplane::metrics::PartitionLabels;
 use dataplane::notification::Notification;
 use dataplane::standalone::DataDir;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use serde_json::value::RawValue;
 
 fn notification(id: &str) -> Notification {
@@ -41,13 +44,16 @@ async fn read(log: &SqliteLog, count: usize) -> Vec<(i64, String)> {
 async fn appends_come_back_in_order_and_a_commit_is_where_reading_resumes() {
     let path = std::env::temp_dir().join(testenv::unique_name("log"));
     let data_dir = DataDir::lock(&path).expect("a data directory");
-    let log = SqliteLog::open(data_dir.database().await.expect("the database"))
+    let lag = Family::<PartitionLabels, Gauge>::default();
+    let lag_now = || lag.get_or_create(&PartitionLabels { partition: 0 }).get();
+    let log = SqliteLog::open(data_dir.database().await.expect("the database"), &lag)
         .await
         .expect("the log");
     log.append(&[notification("a"), notification("b")])
         .await
         .expect("append");
     log.append(&[notification("c")]).await.expect("append");
+    assert_eq!(lag_now(), 3, "written, none done");
     let records = read(&log, 3).await;
     let ids: Vec<&str> = records.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(ids, ["a", "b", "c"]);
@@ -72,10 +78,14 @@ async fn appends_come_back_in_order_and_a_commit_is_where_reading_resumes() {
         epoch: 0,
     };
     log.commit(&[done], true).await.expect("commit");
+    assert_eq!(lag_now(), 2, "c and d are not done");
     drop(log);
-    let reopened = SqliteLog::open(data_dir.database().await.expect("opened again"))
+    let lag = Family::<PartitionLabels, Gauge>::default();
+    let reopened = SqliteLog::open(data_dir.database().await.expect("opened again"), &lag)
         .await
         .expect("the log again");
+    let lag_now = || lag.get_or_create(&PartitionLabels { partition: 0 }).get();
+    assert_eq!(lag_now(), 2, "known again on opening");
     let ids: Vec<String> = read(&reopened, 2)
         .await
         .into_iter()
