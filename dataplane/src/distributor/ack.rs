@@ -116,7 +116,7 @@ pub async fn acknowledge(
 }
 
 /// Says which ids were never sent to the recipient (the first few of them).
-pub fn unknown_message(unknown: &[String]) -> String {
+pub(super) fn unknown_message(unknown: &[String]) -> String {
     const SHOWN: usize = 5;
     let mut named = unknown
         .iter()

@@ -139,7 +139,7 @@ impl State {
             .or_insert_with(Recipient::new)
     }
 
-    /// Forgets recipients past [`REMEMBER_FOR`], now and then.
+    /// Forgets recipients past [`REMEMBER_FOR`], every [`FORGET_EVERY`].
     fn forget_old(&mut self) {
         let now = Instant::now();
         if now.duration_since(self.forgotten_at) < FORGET_EVERY {
@@ -189,7 +189,6 @@ impl Drop for Subscription {
             recipient.sinks.retain(|s| s.connection != self.connection);
             recipient.touched = Instant::now();
         }
-        state.forget_old();
         drop(state);
         let (live, recipient, connection) = (
             self.live.clone(),
@@ -209,8 +208,12 @@ impl Drop for Subscription {
 }
 
 impl Live {
+    /// The state, once recipients past [`REMEMBER_FOR`] are forgotten (now
+    /// and then: it costs a clock reading when it is not time yet).
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.forget_old();
+        state
     }
 
     /// Registers a connection of `recipient` with a queue of `capacity`;
@@ -320,7 +323,6 @@ impl Live {
     /// waiting for them are done. Says, per id, what was known of it.
     pub fn acknowledge(&self, recipient: &str, ids: &[String]) -> Vec<Known> {
         let mut state = self.lock();
-        state.forget_old();
         let Some(entry) = state.recipients.get_mut(recipient) else {
             return vec![Known::Unknown; ids.len()];
         };
@@ -343,7 +345,6 @@ impl Live {
     pub fn remember(&self, recipient: &str, ids: &[String]) {
         if !ids.is_empty() {
             let mut state = self.lock();
-            state.forget_old();
             state.recipient(recipient).remember(ids.iter().cloned());
         }
     }
@@ -352,7 +353,6 @@ impl Live {
     /// long-poll cursor): what waits here up to it is done.
     pub fn acknowledge_through(&self, recipient: &str, position: u64) {
         let mut state = self.lock();
-        state.forget_old();
         let entry = state.recipient(recipient);
         entry.acknowledged_through = entry.acknowledged_through.max(Some(position));
         entry.touched = Instant::now();

@@ -33,36 +33,11 @@ pub struct SqliteLog {
     /// Told after each write, to wake the reader.
     appended: Arc<Notify>,
     reading: Mutex<Reading>,
-    offsets: Arc<Offsets>,
-}
-
-/// The next offset to write and the first not done (committed), and the
-/// gauge of how far apart they are: the consumer lag.
-struct Offsets {
-    next: std::sync::Mutex<(i64, i64)>,
+    /// The last offset committed, so that an unchanged one is not written again.
+    committed: std::sync::Mutex<i64>,
+    /// The rows the log holds, which are those not done (done rows are
+    /// deleted): the consumer lag.
     lag: Gauge,
-}
-
-impl Offsets {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (i64, i64)> {
-        self.next.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn written(&self, next: i64) {
-        let mut offsets = self.lock();
-        offsets.0 = offsets.0.max(next);
-        self.lag.set(offsets.0 - offsets.1);
-    }
-
-    fn committed(&self) -> i64 {
-        self.lock().1
-    }
-
-    fn commit(&self, next: i64) {
-        let mut offsets = self.lock();
-        offsets.1 = offsets.1.max(next);
-        self.lag.set(offsets.0 - offsets.1);
-    }
 }
 
 /// The reader's place: the next offset to read, and rows read but not yet
@@ -85,35 +60,18 @@ impl SqliteLog {
                 .fetch_optional(&pool)
                 .await?
                 .unwrap_or(0);
-        // What is not done is what the log holds: done rows are deleted.
-        let assigned: i64 = sqlx::query_scalar(
-            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'log'), 0)",
-        )
-        .fetch_one(&pool)
-        .await?;
-        let (first, last): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT MIN(seq), MAX(seq) FROM log")
-                .fetch_one(&pool)
-                .await?;
-        let next = last.unwrap_or(assigned) + 1;
-        let first = first.unwrap_or(next).max(committed);
-        let offsets = Arc::new(Offsets {
-            next: std::sync::Mutex::new((next, first)),
-            lag: lag
-                .get_or_create(&PartitionLabels {
-                    partition: PARTITION.into(),
-                })
-                .clone(),
-        });
-        offsets.written(next);
+        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log")
+            .fetch_one(&pool)
+            .await?;
+        let lag = lag
+            .get_or_create(&PartitionLabels {
+                partition: PARTITION.into(),
+            })
+            .clone();
+        lag.set(held);
         let (appends, queue) = mpsc::channel(1024);
         let appended = Arc::new(Notify::new());
-        tokio::spawn(write(
-            pool.clone(),
-            queue,
-            appended.clone(),
-            offsets.clone(),
-        ));
+        tokio::spawn(write(pool.clone(), queue, appended.clone(), lag.clone()));
         Ok(SqliteLog {
             pool,
             appends,
@@ -122,7 +80,8 @@ impl SqliteLog {
                 next: committed,
                 buffer: VecDeque::new(),
             }),
-            offsets,
+            committed: std::sync::Mutex::new(committed),
+            lag,
         })
     }
 }
@@ -133,13 +92,13 @@ async fn write(
     pool: SqlitePool,
     mut queue: mpsc::Receiver<Append>,
     appended: Arc<Notify>,
-    offsets: Arc<Offsets>,
+    lag: Gauge,
 ) {
     let mut group = Vec::new();
     while queue.recv_many(&mut group, 256).await > 0 {
         let result = match insert(&pool, &group).await {
-            Ok(next) => {
-                offsets.written(next);
+            Ok(rows) => {
+                lag.inc_by(rows);
                 appended.notify_one();
                 Ok(())
             }
@@ -154,24 +113,19 @@ async fn write(
 /// Rows per INSERT statement: one round trip to SQLite's thread each.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// Writes `group`'s records; returns the offset the next one will get.
+/// Writes `group`'s records; returns how many.
 async fn insert(pool: &SqlitePool, group: &[Append]) -> Result<i64, sqlx::Error> {
     let records: Vec<&Vec<u8>> = group.iter().flat_map(|a| &a.records).collect();
     let mut transaction = pool.begin().await?;
-    let mut last = 0;
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let mut insert = sqlx::QueryBuilder::new("INSERT INTO log (record) ");
         insert.push_values(chunk, |mut row, record| {
             row.push_bind(*record);
         });
-        last = insert
-            .build()
-            .execute(&mut *transaction)
-            .await?
-            .last_insert_rowid();
+        insert.build().execute(&mut *transaction).await?;
     }
     transaction.commit().await?;
-    Ok(last + 1)
+    Ok(records.len() as i64)
 }
 
 #[async_trait]
@@ -241,7 +195,7 @@ impl LogReader for SqliteLog {
         else {
             return Ok(());
         };
-        if next <= self.offsets.committed() {
+        if next <= *self.committed.lock().unwrap_or_else(|e| e.into_inner()) {
             return Ok(());
         }
         let commit = async {
@@ -255,16 +209,18 @@ impl LogReader for SqliteLog {
             .execute(&mut *transaction)
             .await?;
             // Routed rows are not read again: the log keeps only what is not done.
-            sqlx::query("DELETE FROM log WHERE seq < ?")
+            let deleted = sqlx::query("DELETE FROM log WHERE seq < ?")
                 .bind(next)
                 .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await
+                .await?
+                .rows_affected();
+            transaction.commit().await.map(|()| deleted)
         };
-        commit
+        let deleted = commit
             .await
             .map_err(|e: sqlx::Error| LogError::Read(format!("committing failed: {e}")))?;
-        self.offsets.commit(next);
+        *self.committed.lock().unwrap_or_else(|e| e.into_inner()) = next;
+        self.lag.dec_by(deleted as i64);
         Ok(())
     }
 
