@@ -93,8 +93,27 @@ impl Process {
         self.child.as_ref().map(Child::id)
     }
 
-    /// Starts the process and waits until its /readyz says ready.
+    /// Starts the process and waits until its /readyz says ready. A process
+    /// that exits first, as when another test took one of its free ports in
+    /// the meantime, is started again on new ports.
     pub async fn start(&mut self) {
+        const ATTEMPTS: usize = 3;
+        for attempt in 1..=ATTEMPTS {
+            if self.try_start().await {
+                return;
+            }
+            assert!(
+                attempt < ATTEMPTS,
+                "notifd {} exited before it was ready, {ATTEMPTS} times",
+                self.name
+            );
+            self.http = free_port();
+            self.admin = free_port();
+        }
+    }
+
+    /// Starts it; true once ready, false if it exited before that.
+    async fn try_start(&mut self) -> bool {
         let mut command = Command::new(&self.binary);
         command
             .arg(self.name)
@@ -104,23 +123,30 @@ impl Process {
             .env("NOTIF_LOG", "warn")
             .stdout(std::fs::File::create(&self.stdout).expect("a file for its output"))
             .stderr(Stdio::inherit());
-        self.child = Some(command.spawn().expect("notifd starts"));
+        let child = self.child.insert(command.spawn().expect("notifd starts"));
         let (client, readyz) = (
             reqwest::Client::new(),
             format!("http://127.0.0.1:{}/readyz", self.admin),
         );
+        let mut exited = false;
         crate::wait_until(
             &format!("notifd {} is ready", self.name),
             Duration::from_secs(30),
             async || {
-                client
-                    .get(&readyz)
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
+                exited = child.try_wait().expect("its status").is_some();
+                exited
+                    || client
+                        .get(&readyz)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
             },
         )
         .await;
+        if exited {
+            self.child = None;
+        }
+        !exited
     }
 
     /// SIGTERM, and waits for it to exit; returns whether it exited cleanly.
