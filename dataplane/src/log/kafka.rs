@@ -112,7 +112,12 @@ impl Log for KafkaLog {
         Ok(())
     }
 
+    /// Kafka answers, and the topic's partition count is known: without it
+    /// every write is refused.
     async fn is_reachable(&self) -> bool {
+        if !self.placement.is_current() {
+            return false;
+        }
         let producer = self.producer.clone();
         let topic = self.topic.clone();
         tokio::task::spawn_blocking(move || {

@@ -104,6 +104,12 @@ impl Placement {
         }
     }
 
+    /// Whether the partition count is known, and recently enough to write.
+    pub fn is_current(&self) -> bool {
+        let view = *self.view.lock().unwrap_or_else(|e| e.into_inner());
+        view.count > 0 && view.read_at.elapsed() <= self.stale_after
+    }
+
     /// The epoch to write with now, waiting out a fence. An error when the
     /// count is not known, or not known recently enough to be sure that it
     /// did not change.

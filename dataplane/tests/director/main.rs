@@ -47,6 +47,13 @@ impl TestDirector {
             partition_refresh: Duration::from_millis(200),
         })
         .expect("a producer");
+        // As the receiver's /readyz does: ready once the partition count is read.
+        testenv::wait_until(
+            "the Kafka log is ready",
+            Duration::from_secs(30),
+            async || log.is_reachable().await,
+        )
+        .await;
         let mut director = TestDirector {
             group: testenv::unique_name("director"),
             topic,

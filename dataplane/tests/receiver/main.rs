@@ -11,7 +11,7 @@ use std::time::Duration;
 use dataplane::auth::api_keys::ApiKeys;
 use dataplane::auth::jwt::JwtVerifier;
 use dataplane::auth::publisher::PublisherAuth;
-use dataplane::log::{KafkaConfig, KafkaLog};
+use dataplane::log::{KafkaConfig, KafkaLog, Log};
 use dataplane::metrics::ReceiverMetrics;
 use dataplane::receiver::request::Limits;
 use dataplane::receiver::{Receiver, router};
@@ -37,6 +37,13 @@ impl TestReceiver {
             partition_refresh: Duration::from_millis(200),
         })
         .expect("a Kafka log");
+        // As the receiver's /readyz does: ready once the partition count is read.
+        testenv::wait_until(
+            "the Kafka log is ready",
+            Duration::from_secs(30),
+            async || log.is_reachable().await,
+        )
+        .await;
         let receiver = Arc::new(Receiver {
             log: Arc::new(log),
             auth: PublisherAuth {
