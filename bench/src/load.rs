@@ -1,6 +1,6 @@
-//! The load: clients that take and acknowledge what they receive, and a
-//! publisher that sends batches at a set rate; what was delivered and how
-//! long it took.
+//! The load: clients that take and acknowledge what they receive (and,
+//! beside them, clients that never acknowledge), and a publisher that sends
+//! batches at a set rate; what was delivered and how long it took.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,7 +21,14 @@ const IN_FLIGHT: usize = 64;
 const DRAIN: Duration = Duration::from_secs(15);
 
 pub struct Load {
+    /// Clients that acknowledge what they take (over `POST /v1/ack` for
+    /// SSE, as browsers do), each a recipient of its own.
     pub clients: usize,
+    /// Clients connected beside them that never acknowledge; what is
+    /// published is spread over all the recipients alike.
+    pub silent: usize,
+    pub transport: Transport,
+    /// Notifications published per second, to all the recipients.
     pub rate: u32,
     pub duration: Duration,
 }
@@ -52,25 +59,37 @@ impl Load {
         let connect_url = format!("http://127.0.0.1:{}", deployment.role("distributor").http);
         let publish_url = format!("http://127.0.0.1:{}", deployment.role("receiver").http);
         let recipients: Vec<String> = (0..self.clients).map(|i| format!("bench-{i}")).collect();
+        let silent: Vec<String> = (0..self.silent)
+            .map(|i| format!("bench-silent-{i}"))
+            .collect();
         let received = Arc::new(Received {
             latency: Mutex::new(Some(
                 Histogram::new_with_bounds(1, 120_000, 3).expect("valid bounds"),
             )),
             ..Received::default()
         });
-        let clients = crate::connect_all(&connect_url, &recipients, Transport::WebSocket, |s| {
+        let mut clients = crate::connect_all(&connect_url, &recipients, self.transport, |s| {
             tokio::spawn(take(s, received.clone()))
         })
         .await;
+        clients.extend(
+            crate::connect_all(&connect_url, &silent, self.transport, |s| {
+                tokio::spawn(ignore(s))
+            })
+            .await,
+        );
 
         received.publishing.store(true, Ordering::Relaxed);
         let publisher = Publisher::new(&publish_url, crate::API_KEY);
-        let (offered, accepted, refused) = self.publish(&publisher, &recipients).await;
+        let everyone: Vec<String> = recipients.iter().chain(&silent).cloned().collect();
+        let (offered, accepted, refused) = self.publish(&publisher, &everyone).await;
         received.publishing.store(false, Ordering::Relaxed);
         let delivered_in_window = received.in_window.load(Ordering::Relaxed);
 
+        // What the acknowledging clients were sent: their share.
+        let theirs = accepted * self.clients as u64 / everyone.len() as u64;
         let drained = Instant::now() + DRAIN;
-        while received.total.load(Ordering::Relaxed) < accepted && Instant::now() < drained {
+        while received.total.load(Ordering::Relaxed) < theirs && Instant::now() < drained {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         for client in clients {
@@ -139,6 +158,11 @@ impl Load {
     }
 }
 
+/// A client that takes what comes and never acknowledges it.
+async fn ignore(mut subscription: notif_sdk::Subscription) {
+    while subscription.next().await.is_ok() {}
+}
+
 /// One client: takes each notification, records its latency, acknowledges it.
 async fn take(mut subscription: notif_sdk::Subscription, received: Arc<Received>) {
     while let Ok(notification) = subscription.next().await {
@@ -163,6 +187,12 @@ async fn take(mut subscription: notif_sdk::Subscription, received: Arc<Received>
 impl Figures {
     pub fn delivered_per_sec(&self) -> f64 {
         self.delivered_in_window as f64 / self.duration.as_secs_f64()
+    }
+
+    /// Accepted for the acknowledging clients (all of them, without silent
+    /// ones) and not delivered by the end of the drain.
+    pub fn left_behind(&self) -> u64 {
+        self.accepted.saturating_sub(self.delivered)
     }
 
     pub fn latency_ms(&self, percentile: f64) -> u64 {

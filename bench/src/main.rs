@@ -3,8 +3,10 @@
 //! It starts the service (the three roles on the test servers, or
 //! standalone), opens client connections with the Rust SDK, publishes
 //! through the publish API in batches at a set rate, and prints what it
-//! measured: notifications delivered per second, publish-to-deliver
-//! latency, and the memory one idle connection costs the server. Each
+//! measured: the ceiling of notifications delivered per second (WebSocket
+//! and SSE), publish-to-deliver latency (one busy recipient; many SSE and
+//! WebSocket clients; clients beside others that never acknowledge), and
+//! the memory one idle connection costs the server. Each
 //! scenario runs on a fresh deployment. It is a benchmark, not a test: it
 //! prints figures and fails only when it cannot run.
 
@@ -34,23 +36,36 @@ struct Args {
     /// The notifd binary; by default the one next to this program.
     #[arg(long)]
     notifd: Option<PathBuf>,
-    /// WebSocket clients of the throughput scenario.
+    /// Clients of the ceiling scenarios (WebSocket, then SSE).
     #[arg(long, default_value_t = 10_000)]
     clients: usize,
-    /// Notifications published per second in the throughput scenario: above
+    /// Notifications published per second in the ceiling scenarios: above
     /// the 20,000/s target, so that what is delivered shows whether it holds.
     #[arg(long, default_value_t = 22_000)]
     rate: u32,
-    /// Seconds of publishing in the throughput scenario.
+    /// Seconds of publishing in the ceiling scenarios.
     #[arg(long, default_value_t = 60)]
     duration_secs: u64,
+    /// Notifications per second to the 10 recipients of the one-recipient
+    /// scenario, together.
+    #[arg(long, default_value_t = 5_000)]
+    one_rate: u32,
+    /// SSE clients of the SSE latency and the silent-clients scenarios.
+    #[arg(long, default_value_t = 2_000)]
+    sse_clients: usize,
+    /// Notifications per second of the SSE latency scenario.
+    #[arg(long, default_value_t = 10_000)]
+    sse_rate: u32,
+    /// Notifications per second of the silent-clients scenario, to all.
+    #[arg(long, default_value_t = 5_000)]
+    silent_rate: u32,
     /// Notifications per second of the latency scenario.
     #[arg(long, default_value_t = 5_000)]
     latency_rate: u32,
     /// WebSocket clients of the latency scenario.
     #[arg(long, default_value_t = 1_000)]
     latency_clients: usize,
-    /// Seconds of publishing in the latency scenario.
+    /// Seconds of publishing in each of the other load scenarios.
     #[arg(long, default_value_t = 30)]
     latency_secs: u64,
     /// Idle connections of the memory scenarios.
@@ -107,26 +122,66 @@ async fn main() -> anyhow::Result<()> {
         args.target
     );
 
-    let throughput = bench
+    let duration = Duration::from_secs(args.duration_secs);
+    let short = Duration::from_secs(args.latency_secs);
+    for transport in [Transport::WebSocket, Transport::Sse] {
+        let ceiling = bench
+            .load(Load {
+                clients: args.clients,
+                silent: 0,
+                transport,
+                rate: args.rate,
+                duration,
+            })
+            .await;
+        println!(
+            "ceiling: {:.0} notifications/s delivered (target ≥ 20,000/s; WebSocket before the delivery window: 21,601 and 21,994/s) to {} {transport:?} clients, {} s at {}/s offered\n  {ceiling}",
+            ceiling.delivered_per_sec(),
+            args.clients,
+            args.duration_secs,
+            args.rate
+        );
+    }
+
+    let one = bench
         .load(Load {
-            clients: args.clients,
-            rate: args.rate,
-            duration: Duration::from_secs(args.duration_secs),
+            clients: 10,
+            silent: 0,
+            transport: Transport::Sse,
+            rate: args.one_rate,
+            duration: short,
         })
         .await;
     println!(
-        "throughput: {:.0} notifications/s delivered (target ≥ 20,000/s) to {} WebSocket clients, {} s at {}/s offered\n  {throughput}",
-        throughput.delivered_per_sec(),
-        args.clients,
-        args.duration_secs,
-        args.rate
+        "one recipient: p99 {} ms publish-to-deliver (target ≤ 50 ms) for 10 SSE recipients offered {}/s each (target 500/s); {} not delivered\n  {one}",
+        one.latency_ms(99.0),
+        args.one_rate / 10,
+        one.left_behind()
+    );
+
+    let sse = bench
+        .load(Load {
+            clients: args.sse_clients,
+            silent: 0,
+            transport: Transport::Sse,
+            rate: args.sse_rate,
+            duration: short,
+        })
+        .await;
+    println!(
+        "latency: p99 {} ms publish-to-deliver (target ≤ 15 ms) at {}/s to {} SSE clients\n  {sse}",
+        sse.latency_ms(99.0),
+        args.sse_rate,
+        args.sse_clients
     );
 
     let latency = bench
         .load(Load {
             clients: args.latency_clients,
+            silent: 0,
+            transport: Transport::WebSocket,
             rate: args.latency_rate,
-            duration: Duration::from_secs(args.latency_secs),
+            duration: short,
         })
         .await;
     println!(
@@ -134,6 +189,36 @@ async fn main() -> anyhow::Result<()> {
         latency.latency_ms(99.0),
         args.latency_rate,
         args.latency_clients
+    );
+
+    // The same load on the acknowledging clients, alone and then beside
+    // clients that never acknowledge (a tenth of them all), which get their
+    // share on top.
+    let acking = args.sse_clients * 9 / 10;
+    let silent = args.sse_clients - acking;
+    let baseline = Load {
+        clients: acking,
+        silent: 0,
+        transport: Transport::Sse,
+        rate: args.silent_rate * 9 / 10,
+        duration: short,
+    };
+    let alone = bench.load(baseline).await;
+    let beside = bench
+        .load(Load {
+            clients: acking,
+            silent,
+            transport: Transport::Sse,
+            rate: args.silent_rate,
+            duration: short,
+        })
+        .await;
+    println!(
+        "silent clients: the {acking} acknowledging SSE clients' p50/p99 {}/{} ms alone, {}/{} ms beside {silent} that never acknowledge (target: p99 within 1.5×)\n  alone:  {alone}\n  beside: {beside}",
+        alone.latency_ms(50.0),
+        alone.latency_ms(99.0),
+        beside.latency_ms(50.0),
+        beside.latency_ms(99.0),
     );
 
     // The server holds every idle connection as an open file, and so does

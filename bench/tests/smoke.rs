@@ -17,17 +17,32 @@ fn the_benchmark_runs_and_prints_its_figures() {
             "--idle",
             "50",
         ])
+        .args([
+            "--one-rate",
+            "100",
+            "--sse-clients",
+            "20",
+            "--sse-rate",
+            "100",
+        ])
+        .args(["--silent-rate", "100"])
         .output()
         .expect("notif-bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    for figure in ["throughput:", "latency:", "memory:"] {
+    for figure in [
+        "ceiling:",
+        "one recipient:",
+        "latency:",
+        "silent clients:",
+        "memory:",
+    ] {
         assert!(stdout.contains(figure), "{figure} is printed: {stdout}");
     }
     assert!(
         stdout.contains("accepted 400 (200/s), refused 0; delivered")
             && stdout.contains("400 in all"),
-        "the throughput run delivered all it published: {stdout}"
+        "the ceiling runs delivered all they published: {stdout}"
     );
 }

@@ -1,11 +1,15 @@
 //! The forwarding stream between directors and distributors: a WebSocket
 //! from a director to a distributor's internal port, carrying batches of
-//! notifications one way and an outcome per notification the other.
+//! messages one way and an outcome per message the other. Messages for one
+//! distributor are handed to its connections in the order they were sent.
 //!
-//! director → distributor: `{"items":[{"seq":1,"recipient":"u","envelope":{...}}]}`
-//! distributor → director: `{"outcomes":[{"seq":1,"outcome":"delivered"}]}`
+//! director → distributor:
+//! `{"items":[{"seq":1,"recipient":"u","message":{"notification":{"envelope":{...},"follows":41,"wait_ms":10000}}}]}`
+//! or, after a director stored notifications, `{"stored":{"through":42}}` as
+//! the message; distributor → director:
+//! `{"outcomes":[{"seq":1,"outcome":"delivered"}]}`
 
-use async_trait::async_trait;
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::distributor::Envelope;
@@ -13,27 +17,63 @@ use crate::distributor::Envelope;
 /// The path of the stream on a distributor's forward port.
 pub const PATH: &str = "/internal/v1/forward";
 
-/// Hands notifications to the distributors that hold their recipients'
+/// Hands messages to the distributors that hold their recipients'
 /// connections: over the stream to another process, or in process in
 /// standalone.
-#[async_trait]
 pub trait Forward: Send + Sync + 'static {
-    /// Hands `envelope` to `distributor`'s connections of `recipient` and
-    /// waits for the outcome.
-    async fn forward(&self, distributor: &str, recipient: &str, envelope: Envelope) -> Outcome;
+    /// Hands `message` to `distributor` for `recipient`'s connections, after
+    /// whatever was sent to that distributor before; the future is its
+    /// outcome.
+    fn send(
+        &self,
+        distributor: &str,
+        recipient: &str,
+        message: Message,
+    ) -> BoxFuture<'static, Outcome>;
 }
 
-/// How a forwarded notification ended.
+/// What a director sends about a recipient.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Message {
+    /// A notification for the recipient's connections. It goes only to
+    /// connections that had the notification it `follows` (the latest
+    /// earlier one of the recipient not yet done; none when all are), and
+    /// waits `wait_ms` at most for an acknowledgement.
+    Notification {
+        envelope: Envelope,
+        follows: Option<u64>,
+        wait_ms: u64,
+    },
+    /// The recipient's notifications through position `through` that were
+    /// not done were stored in the inbox: its connections read the inbox
+    /// again before anything sent later. Delivered once handed over.
+    Stored { through: u64 },
+}
+
+/// How a forwarded message ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
-    /// A client of the recipient acknowledged it.
+    /// A client of the recipient acknowledged it (a `stored` message: a
+    /// connection was told).
     Delivered,
-    /// The distributor holds no connection of the recipient.
+    /// The distributor holds no connection of the recipient that could take
+    /// it.
     NotConnected,
-    /// Sent to the recipient's connections, but not acknowledged in time;
+    /// Handed to connections, but not acknowledged in time, or they closed;
     /// or the distributor could not be reached.
     TimedOut,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::NotConnected => "not_connected",
+            Outcome::TimedOut => "timed_out",
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,7 +81,7 @@ pub struct Item {
     /// Numbers the items of one stream, to match outcomes to them.
     pub seq: u64,
     pub recipient: String,
-    pub envelope: Envelope,
+    pub message: Message,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -15,7 +15,8 @@
 //! - [`api_error`]: the error answers of the public API.
 //! - [`openapi`]: the public API's OpenAPI document, served at
 //!   `/v1/openapi.json`.
-//! - [`admin`], [`metrics`]: the admin port and what it reports.
+//! - [`admin`], [`metrics`], [`dependencies`]: the admin port, what it
+//!   reports, and the shared servers' state for it.
 //! - [`distributor`]: clients' WebSocket and SSE connections, their inbox,
 //!   live delivery and acknowledgements.
 //! - [`forward`]: the stream from directors to distributors.
@@ -28,6 +29,7 @@ pub mod admin;
 pub mod api_error;
 pub mod auth;
 pub mod config;
+pub mod dependencies;
 pub mod director;
 pub mod distributor;
 pub mod forward;

@@ -169,3 +169,29 @@ impl DistributorMetrics {
         self
     }
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabels {
+    /// `kafka`, `redis` or `postgres`.
+    pub dependency: &'static str,
+}
+
+/// Whether each shared server a role uses answers. `/readyz` leaves them out
+/// (DESIGN.md §5), so this is where an outage shows. Standalone reports
+/// none: its storage is in the process, and a failure shows in its answers.
+#[derive(Clone, Default)]
+pub struct DependencyMetrics {
+    /// 1 while the server answers, 0 while not; absent until first checked.
+    pub up: Family<DependencyLabels, Gauge>,
+}
+
+impl DependencyMetrics {
+    pub fn register(self, registry: &mut Registry) -> Self {
+        registry.register(
+            "notif_dependency_up",
+            "Whether a shared server the process uses answers (1) or not (0), by dependency",
+            self.up.clone(),
+        );
+        self
+    }
+}

@@ -17,16 +17,25 @@ pub async fn bind(
         .map_err(|e| ConfigError::new(flag, format!("cannot listen on {addr}: {e}")))
 }
 
-/// Serves `public` and `admin` until `stop` is cancelled.
+/// Serves `public` until `stop` is cancelled, and `admin` until `public` has
+/// finished its requests: while the role drains, `/readyz` answers
+/// `draining` and `/metrics` still answers.
 pub async fn serve(
     public: (TcpListener, Router),
     admin: (TcpListener, Router),
     stop: CancellationToken,
 ) -> std::io::Result<()> {
-    let public =
-        axum::serve(public.0, public.1).with_graceful_shutdown(stop.clone().cancelled_owned());
-    let admin = axum::serve(admin.0, admin.1).with_graceful_shutdown(stop.cancelled_owned());
-    let (public, admin) = tokio::join!(public.into_future(), admin.into_future());
+    let drained = CancellationToken::new();
+    let public = async {
+        let served = axum::serve(public.0, public.1)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+        drained.cancel();
+        served
+    };
+    let admin =
+        axum::serve(admin.0, admin.1).with_graceful_shutdown(drained.clone().cancelled_owned());
+    let (public, admin) = tokio::join!(public, admin.into_future());
     public.and(admin)
 }
 
@@ -39,4 +48,60 @@ pub fn cancel_on(shutdown: impl Future<Output = ()> + Send + 'static) -> Cancell
         cancel.cancel();
     });
     token
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::routing::get;
+    use prometheus_client::registry::Registry;
+    use tokio::sync::Notify;
+
+    use super::*;
+    use crate::admin::{self, Ready};
+
+    #[tokio::test]
+    async fn while_a_request_drains_the_admin_port_answers_draining() {
+        let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let slow = Router::new().route(
+            "/slow",
+            get({
+                let (entered, release) = (entered.clone(), release.clone());
+                async move || {
+                    entered.notify_one();
+                    release.notified().await;
+                    "done"
+                }
+            }),
+        );
+        let public = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let admin = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let (public_addr, admin_addr) = (
+            public.local_addr().expect("an address"),
+            admin.local_addr().expect("an address"),
+        );
+        let stop = CancellationToken::new();
+        let ready = Ready::new(stop.clone());
+        ready.started();
+        let served = tokio::spawn(serve(
+            (public, slow),
+            (admin, admin::router(Registry::default(), ready)),
+            stop.clone(),
+        ));
+
+        let request = tokio::spawn(reqwest::get(format!("http://{public_addr}/slow")));
+        entered.notified().await;
+        stop.cancel();
+        let readyz = reqwest::get(format!("http://{admin_addr}/readyz"))
+            .await
+            .expect("the admin port answers while the public one drains");
+        assert_eq!(readyz.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(readyz.text().await.expect("a body"), "draining");
+
+        release.notify_one();
+        let finished = request.await.expect("the request").expect("an answer");
+        assert_eq!(finished.text().await.expect("a body"), "done");
+        served.await.expect("served").expect("no error");
+    }
 }

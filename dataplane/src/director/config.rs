@@ -3,17 +3,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::{Consume, Forwarder, Router};
-use crate::admin::{self, AdminArgs, Readiness};
+use crate::admin::{self, AdminArgs, Ready};
 use crate::config::ConfigError;
+use crate::dependencies::{self, Dependency};
 use crate::forward::Forward;
 use crate::inbox::{Inbox, PostgresArgs};
 use crate::log::{KafkaArgs, KafkaReader, LogReader};
-use crate::metrics::DirectorMetrics;
+use crate::metrics::{DependencyMetrics, DirectorMetrics};
 use crate::presence::{Presence, RedisArgs};
 use crate::retry::{self, Backoff};
 
@@ -46,6 +46,9 @@ pub struct RoutingArgs {
     /// Milliseconds before the first retry of a live delivery; doubling after.
     #[arg(long, env = "NOTIF_RETRY_BACKOFF_MS", default_value_t = 200)]
     pub retry_backoff_ms: u64,
+    /// The most notifications of one recipient sent live and not yet acknowledged.
+    #[arg(long, env = "NOTIF_DELIVERY_WINDOW", default_value_t = 128)]
+    pub delivery_window: usize,
     /// The most notifications held at once; reading stops there while routing stalls.
     #[arg(long, env = "NOTIF_MAX_HELD", default_value_t = 10_000)]
     pub max_held: usize,
@@ -66,10 +69,12 @@ pub struct Backends {
 }
 
 impl RoutingArgs {
-    /// The routing loop over `backends`, after checking the flags.
+    /// The routing loop over `backends`, after checking the flags;
+    /// `ack_timeout` is the distributors' acknowledgement timeout.
     pub fn consume(
         &self,
         backends: Backends,
+        ack_timeout: Duration,
         metrics: DirectorMetrics,
     ) -> Result<Consume, ConfigError> {
         if self.delivery_attempts == 0 {
@@ -77,6 +82,9 @@ impl RoutingArgs {
                 "--delivery-attempts",
                 "must be at least 1",
             ));
+        }
+        if self.delivery_window == 0 {
+            return Err(ConfigError::new("--delivery-window", "must be at least 1"));
         }
         Ok(Consume {
             log: backends.log,
@@ -90,6 +98,8 @@ impl RoutingArgs {
                     max: Duration::from_secs(30),
                 },
                 outage_backoff: Backoff::DEFAULT,
+                window: self.delivery_window,
+                ack_timeout,
                 metrics: metrics.clone(),
             }),
             metrics,
@@ -112,25 +122,6 @@ impl RoutingArgs {
     }
 }
 
-/// Ready while the inbox and the log are reachable.
-pub struct DirectorReadiness {
-    pub inbox: Arc<dyn Inbox>,
-    pub log: Arc<dyn LogReader>,
-}
-
-#[async_trait]
-impl Readiness for DirectorReadiness {
-    async fn check(&self) -> Result<(), String> {
-        if !self.inbox.is_reachable().await {
-            return Err("the inbox's database is not reachable".into());
-        }
-        match self.log.is_reachable().await {
-            true => Ok(()),
-            false => Err("the log is not reachable".into()),
-        }
-    }
-}
-
 impl DirectorArgs {
     /// Routes notifications and serves the admin port until `shutdown`, then
     /// drains and commits what is done.
@@ -146,6 +137,7 @@ impl DirectorArgs {
 
         let mut registry = Registry::default();
         let metrics = DirectorMetrics::default().register(&mut registry);
+        let dependency_metrics = DependencyMetrics::default().register(&mut registry);
         let log: Arc<dyn LogReader> = Arc::new(
             KafkaReader::new(&self.kafka.config(), &self.kafka_group, metrics.clone()).map_err(
                 |e| {
@@ -156,36 +148,43 @@ impl DirectorArgs {
                 },
             )?,
         );
-        // The distributor's own timeout decides; this one only catches a
-        // distributor that went silent.
-        let forward = Forwarder::new(
-            presence.clone(),
-            Duration::from_secs(self.ack_timeout_secs + 5),
-        );
+        let forward = Forwarder::new(presence.clone());
         let consume = self.routing.consume(
             Backends {
                 log: log.clone(),
                 inbox: inbox.clone(),
-                presence,
+                presence: presence.clone(),
                 forward: Arc::new(forward),
             },
+            Duration::from_secs(self.ack_timeout_secs),
             metrics,
         )?;
         let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
-        let purged = inbox.clone();
-        let readiness = DirectorReadiness { inbox, log };
+        let stop = crate::serve::cancel_on(shutdown);
+        let ready = Ready::new(stop.clone());
+        // The admin port outlives `stop`: /readyz answers `draining` while
+        // routing drains.
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
         let admin_server = tokio::spawn(
-            axum::serve(admin_listener, admin::router(registry, Arc::new(readiness)))
+            axum::serve(admin_listener, admin::router(registry, ready.clone()))
                 .with_graceful_shutdown(async move {
                     let _ = admin_stopped.await;
                 })
                 .into_future(),
         );
+        tokio::spawn(dependencies::watch(
+            vec![
+                Dependency::KafkaReader(log),
+                Dependency::Redis(presence),
+                Dependency::Postgres(inbox.clone()),
+            ],
+            dependency_metrics,
+            stop.clone(),
+        ));
 
         tracing::info!(topic = %self.kafka.kafka_topic, group = %self.kafka_group, "director routing");
-        let stop = crate::serve::cancel_on(shutdown);
-        tokio::spawn(self.routing.purge(purged, stop.clone()));
+        tokio::spawn(self.routing.purge(inbox, stop.clone()));
+        ready.started();
         consume.run(stop.cancelled_owned()).await;
         let _ = stop_admin.send(());
         admin_server.await??;

@@ -10,11 +10,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::lanes::Lanes;
+use super::lane::{Done, Item, Lane};
 use super::offsets::PartitionOffsets;
-use super::route::{Outcome, Router};
+use super::route::Router;
 use crate::inbox::Positioned;
 use crate::log::{self, LogReader, Record};
 use crate::metrics::{DirectorMetrics, OutcomeLabels};
@@ -23,35 +24,40 @@ use crate::notification::Notification;
 /// How often a waiting epoch is checked.
 const EPOCH_CHECK: Duration = Duration::from_millis(200);
 
-/// One notification read from the log, with where it was read.
-#[derive(Clone)]
-struct Item {
-    partition: i32,
-    offset: i64,
-    epoch: u32,
-    positioned: Arc<Positioned>,
-}
+/// How often lanes are pressed to store what waits long for an
+/// acknowledgement while the director holds more than half of what it may.
+const PRESSURE_EVERY: Duration = Duration::from_millis(100);
 
 pub struct Consume {
     pub log: Arc<dyn LogReader>,
     pub router: Arc<Router>,
     pub metrics: DirectorMetrics,
-    /// The most notifications held (being routed or waiting in a lane). When
-    /// routing stalls (the inbox is away), reading stops here: backpressure.
+    /// The most notifications held (sent live and not yet acknowledged, or
+    /// waiting in a lane). When routing stalls (the inbox is away), reading
+    /// stops here: backpressure. From half of it, lanes whose notifications
+    /// wait longest for an acknowledgement store them instead.
     pub max_held: usize,
     pub commit_interval: Duration,
     /// How long a stop waits for notifications being routed.
     pub drain_timeout: Duration,
 }
 
-type Finished = (String, i32, i64, Outcome);
+/// A recipient's lane, as the loop sees it.
+struct LaneHandle {
+    items: mpsc::UnboundedSender<Item>,
+    /// Given to it and not done yet; at zero the lane is dropped.
+    outstanding: usize,
+}
 
 /// What the loop holds.
-#[derive(Default)]
 struct State {
-    lanes: Lanes<Item>,
+    lanes: HashMap<String, LaneHandle>,
+    tasks: JoinSet<()>,
+    /// Notifications read and not done yet.
+    held: usize,
+    done: mpsc::UnboundedSender<Done>,
+    pressure: watch::Sender<u64>,
     offsets: HashMap<i32, PartitionOffsets>,
-    running: JoinSet<Finished>,
     /// Records of this epoch or an earlier one are routed as they come.
     open_epoch: u32,
     /// Records of a later epoch, in the order read; their partitions are
@@ -61,21 +67,28 @@ struct State {
 
 impl Consume {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut state = State::default();
+        let (done, mut finished) = mpsc::unbounded_channel();
+        let mut state = State {
+            lanes: HashMap::new(),
+            tasks: JoinSet::new(),
+            held: 0,
+            done,
+            pressure: watch::Sender::new(0),
+            offsets: HashMap::new(),
+            open_epoch: 0,
+            waiting: VecDeque::new(),
+        };
         let mut commit = tokio::time::interval(self.commit_interval);
         let mut epoch_check = tokio::time::interval(EPOCH_CHECK);
+        let mut pressure = tokio::time::interval(PRESSURE_EVERY);
         tokio::pin!(shutdown);
 
         loop {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(done) = state.running.join_next() => {
-                    if let Some(next) = self.finish(done, &mut state) {
-                        self.start(next, &mut state.running);
-                    }
-                }
-                record = self.log.next(), if state.lanes.len() < self.max_held => match record {
+                Some(done) = finished.recv() => self.finish(done, &mut state),
+                record = self.log.next(), if state.held < self.max_held => match record {
                     Ok(record) => self.take(record, &mut state),
                     Err(e) => {
                         tracing::warn!(error = %e, "reading from the log failed");
@@ -83,19 +96,25 @@ impl Consume {
                     }
                 },
                 _ = epoch_check.tick(), if !state.waiting.is_empty() => self.open_next_epoch(&mut state).await,
+                _ = pressure.tick(), if state.held >= self.max_held / 2 => {
+                    state.pressure.send_modify(|generation| *generation += 1);
+                }
                 _ = commit.tick() => self.commit(&state.offsets, false).await,
             }
         }
 
-        // Drain: what is being routed may finish; what waits in a lane is
-        // left for the next owner of the partition, from the committed offset.
+        // Drain: lanes may finish what they hold; what they do not finish
+        // in time is left for the next owner of the partition, from the
+        // committed offset.
         tracing::info!(
-            routing = state.running.len(),
-            waiting = state.lanes.len() - state.running.len() + state.waiting.len(),
+            held = state.held,
+            waiting = state.waiting.len(),
             "director draining"
         );
         let drain = async {
-            while let Some(done) = state.running.join_next().await {
+            while state.held > 0
+                && let Some(done) = finished.recv().await
+            {
                 self.finish(done, &mut state);
             }
         };
@@ -104,10 +123,11 @@ impl Consume {
             .is_err()
         {
             tracing::warn!(
-                abandoned = state.running.len(),
+                abandoned = state.held,
                 "drain timed out; the rest will be replayed"
             );
         }
+        state.tasks.abort_all();
         self.commit(&state.offsets, true).await;
     }
 
@@ -140,6 +160,7 @@ impl Consume {
             epoch,
             positioned: Arc::new(positioned),
         };
+        state.held += 1;
         if epoch > state.open_epoch {
             if !state.waiting.iter().any(|w| w.partition == partition) {
                 self.log.pause(partition);
@@ -150,11 +171,28 @@ impl Consume {
         }
     }
 
+    /// Gives `item` to its recipient's lane, started if there is none.
     fn admit(&self, item: Item, state: &mut State) {
-        let recipient = item.positioned.notification.recipient.clone();
-        if let Some(head) = state.lanes.push(&recipient, item) {
-            self.start(head, &mut state.running);
-        }
+        let recipient = &item.positioned.notification.recipient;
+        let lane = state.lanes.entry(recipient.clone()).or_insert_with(|| {
+            let (items, receiver) = mpsc::unbounded_channel();
+            state.tasks.spawn(
+                Lane {
+                    recipient: recipient.clone(),
+                    router: self.router.clone(),
+                    items: receiver,
+                    done: state.done.clone(),
+                    pressure: state.pressure.subscribe(),
+                }
+                .run(),
+            );
+            LaneHandle {
+                items,
+                outstanding: 0,
+            }
+        });
+        lane.outstanding += 1;
+        let _ = lane.items.send(item);
     }
 
     /// Opens the earliest waiting epoch once the whole group is done with the
@@ -187,44 +225,25 @@ impl Consume {
         self.log.resume(&resumed);
     }
 
-    fn start(&self, item: Item, running: &mut JoinSet<Finished>) {
-        let router = self.router.clone();
-        running.spawn(async move {
-            let outcome = router.route(&item.positioned).await;
-            (
-                item.positioned.notification.recipient.clone(),
-                item.partition,
-                item.offset,
-                outcome,
-            )
-        });
-    }
-
-    /// Records a routed notification as done; returns the next of its lane.
-    fn finish(
-        &self,
-        done: Result<Finished, tokio::task::JoinError>,
-        state: &mut State,
-    ) -> Option<Item> {
-        let (recipient, partition, offset, outcome) = match done {
-            Ok(done) => done,
-            Err(e) => {
-                // A routing task cannot fail but by a bug; its offset stays
-                // pending, so the commit stops before it and it is replayed.
-                tracing::error!(error = %e, "a routing task failed");
-                return None;
-            }
-        };
+    /// Records a notification as done; a lane with nothing left is dropped
+    /// (its task ends once it has nothing either).
+    fn finish(&self, done: Done, state: &mut State) {
         self.metrics
             .routed
             .get_or_create(&OutcomeLabels {
-                outcome: outcome.label(),
+                outcome: done.outcome.label(),
             })
             .inc();
-        if let Some(partition) = state.offsets.get_mut(&partition) {
-            partition.done(offset);
+        if let Some(partition) = state.offsets.get_mut(&done.partition) {
+            partition.done(done.offset);
         }
-        state.lanes.finish(&recipient)
+        state.held -= 1;
+        if let Some(lane) = state.lanes.get_mut(&done.recipient) {
+            lane.outstanding -= 1;
+            if lane.outstanding == 0 {
+                state.lanes.remove(&done.recipient);
+            }
+        }
     }
 
     /// Commits how far every partition this reader owns is done. All of

@@ -6,18 +6,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use futures::{SinkExt, StreamExt};
+use futures::future::BoxFuture;
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::distributor::Envelope;
 use crate::forward::{self, Batch, Forward, Item, Outcome, Reports};
 use crate::presence::Presence;
 
 struct Request {
     recipient: String,
-    envelope: Envelope,
+    message: forward::Message,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -26,17 +25,17 @@ type Links = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Request>>>>;
 pub struct Forwarder {
     presence: Arc<dyn Presence>,
     links: Links,
-    /// How long an outcome may take: the distributors' acknowledgement
-    /// timeout, and some.
-    timeout: Duration,
 }
 
+/// How much longer than a notification's wait its outcome may take to come
+/// back: past that, the distributor went silent.
+const MARGIN: Duration = Duration::from_secs(5);
+
 impl Forwarder {
-    pub fn new(presence: Arc<dyn Presence>, timeout: Duration) -> Self {
+    pub fn new(presence: Arc<dyn Presence>) -> Self {
         Forwarder {
             presence,
             links: Links::default(),
-            timeout,
         }
     }
 
@@ -57,24 +56,35 @@ impl Forwarder {
     }
 }
 
-#[async_trait]
 impl Forward for Forwarder {
     /// A distributor that cannot be reached counts as a timeout.
-    async fn forward(&self, distributor: &str, recipient: &str, envelope: Envelope) -> Outcome {
+    fn send(
+        &self,
+        distributor: &str,
+        recipient: &str,
+        message: forward::Message,
+    ) -> BoxFuture<'static, Outcome> {
+        let wait = match &message {
+            forward::Message::Notification { wait_ms, .. } => Duration::from_millis(*wait_ms),
+            forward::Message::Stored { .. } => Duration::ZERO,
+        };
         let (reply, outcome) = oneshot::channel();
         let request = Request {
             recipient: recipient.to_string(),
-            envelope,
+            message,
             reply,
         };
         if let Err(mpsc::error::SendError(request)) = self.link(distributor).send(request) {
             // The link just ended; one more try on a new one.
             let _ = self.link(distributor).send(request);
         }
-        match tokio::time::timeout(self.timeout, outcome).await {
-            Ok(Ok(outcome)) => outcome,
-            _ => Outcome::TimedOut,
+        async move {
+            match tokio::time::timeout(wait + MARGIN, outcome).await {
+                Ok(Ok(outcome)) => outcome,
+                _ => Outcome::TimedOut,
+            }
         }
+        .boxed()
     }
 }
 
@@ -125,7 +135,7 @@ async fn stream(
                 let mut take = |request: Request| {
                     next_seq += 1;
                     waiting.insert(next_seq, request.reply);
-                    items.push(Item { seq: next_seq, recipient: request.recipient, envelope: request.envelope });
+                    items.push(Item { seq: next_seq, recipient: request.recipient, message: request.message });
                 };
                 take(first);
                 while let Ok(more) = requests.try_recv() {

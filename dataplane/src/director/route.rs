@@ -1,13 +1,17 @@
-//! What the director does with one notification: deliver it live to the
-//! distributors that hold its recipient's connections, retrying with backoff
-//! up to the configured attempts; otherwise store it in the inbox.
+//! What the director does with a recipient's notifications, one step at a
+//! time: forward them live to the distributors that hold the recipient's
+//! connections, store them in the inbox, and tell the connections what was
+//! stored. A recipient's lane (`lane`) puts the steps in order.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::future::join_all;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 
 use crate::distributor::Envelope;
-use crate::forward::{self, Forward};
+use crate::forward::{self, Forward, Message};
 use crate::inbox::{Inbox, Positioned};
 use crate::metrics::{DirectorMetrics, OutcomeLabels};
 use crate::notification::now_ms;
@@ -35,10 +39,17 @@ impl Outcome {
     }
 }
 
+/// A notification to forward: what it follows, and how long it may wait.
+pub struct Send {
+    pub item: Arc<Positioned>,
+    pub follows: Option<u64>,
+    pub wait: Duration,
+}
+
 pub struct Router {
     pub inbox: Arc<dyn Inbox>,
     pub presence: Arc<dyn Presence>,
-    /// Hands a notification to a distributor holding its recipient's connections.
+    /// Hands messages to the distributors holding recipients' connections.
     pub forward: Arc<dyn Forward>,
     /// Live delivery attempts before a notification goes to the inbox.
     pub attempts: u32,
@@ -46,93 +57,110 @@ pub struct Router {
     pub retry_backoff: Backoff,
     /// While the inbox or presence is unreachable.
     pub outage_backoff: Backoff,
+    /// The most notifications of one recipient sent live and not yet done.
+    pub window: usize,
+    /// How long a notification waits for an acknowledgement, all its live
+    /// attempts together; the distributors' timeout.
+    pub ack_timeout: Duration,
     pub metrics: DirectorMetrics,
 }
 
 impl Router {
-    /// Routes one notification to the end: this returns only once it is done,
-    /// retrying while the inbox or presence is unreachable.
-    pub async fn route(&self, item: &Positioned) -> Outcome {
-        for attempt in 0..self.attempts {
-            if attempt > 0 {
-                self.metrics.retries.inc();
-                tokio::time::sleep(self.retry_backoff.delay(attempt)).await;
-            }
-            if is_expired(item) {
-                return Outcome::Expired;
-            }
-            let outcomes = self.forward(item).await;
-            if outcomes.contains(&forward::Outcome::Delivered) {
-                return self.delivered(item);
-            }
-            if outcomes
-                .iter()
-                .all(|o| *o == forward::Outcome::NotConnected)
-            {
-                break; // Offline (or presence was stale): no point retrying.
-            }
-        }
-        if is_expired(item) {
-            return Outcome::Expired;
-        }
-        let store = || self.inbox.store(std::slice::from_ref(item));
-        retry::until_ok("inbox store", self.outage_backoff, store).await;
-        self.metrics.inbox_writes.inc();
-        // The connect/store race: a client that connected after the lookup
-        // above may have read its inbox before this store. Connections join
-        // live delivery before they read the inbox, so forwarding once more
-        // reaches any such client. Its acknowledgement settles the live
-        // delivery only (see the distributor's acknowledge), so the stored
-        // copy is removed here.
-        if self
-            .forward(item)
-            .await
-            .contains(&forward::Outcome::Delivered)
-        {
-            let recipient = item.notification.recipient.as_str();
-            let id = std::slice::from_ref(&item.notification.id);
-            let remove = || self.inbox.acknowledge(recipient, id);
-            retry::until_ok("inbox acknowledge", self.outage_backoff, remove).await;
-            return self.delivered(item);
-        }
-        Outcome::Stored
+    /// Forwards `sends`, in order, to every distributor holding a connection
+    /// of `recipient` (one presence lookup for them all, retried while
+    /// presence is unreachable). Each future is one notification's outcome:
+    /// delivered once one distributor says so, not connected when none
+    /// holds a connection that takes it.
+    pub async fn forward(
+        &self,
+        recipient: &str,
+        sends: Vec<Send>,
+    ) -> Vec<BoxFuture<'static, forward::Outcome>> {
+        let lookup = || self.presence.lookup(recipient);
+        let distributors = retry::until_ok("presence lookup", self.outage_backoff, lookup).await;
+        sends
+            .into_iter()
+            .map(|send| {
+                let message = Message::Notification {
+                    envelope: Envelope::from(send.item.as_ref()),
+                    follows: send.follows,
+                    wait_ms: send.wait.as_millis() as u64,
+                };
+                let forwards: FuturesUnordered<_> = distributors
+                    .iter()
+                    .map(|d| self.forward.send(d, recipient, message.clone()))
+                    .collect();
+                first_delivered(forwards, self.metrics.clone()).boxed()
+            })
+            .collect()
     }
 
-    fn delivered(&self, item: &Positioned) -> Outcome {
+    /// Stores `items` in the inbox, retrying until it takes them.
+    pub async fn store(&self, items: &[Arc<Positioned>]) {
+        let batch: Vec<Positioned> = items.iter().map(|i| i.as_ref().clone()).collect();
+        let store = || self.inbox.store(&batch);
+        retry::until_ok("inbox store", self.outage_backoff, store).await;
+        self.metrics.inbox_writes.inc_by(batch.len() as u64);
+    }
+
+    /// Tells the connections of `recipient` that its notifications through
+    /// `through` were stored, so that each reads its inbox again before
+    /// anything live that follows. Looked up after the store: a connection
+    /// that registers later reads its inbox after the store.
+    pub async fn tell_stored(&self, recipient: &str, through: u64) {
+        let lookup = || self.presence.lookup(recipient);
+        let distributors = retry::until_ok("presence lookup", self.outage_backoff, lookup).await;
+        let told = distributors
+            .iter()
+            .map(|d| self.forward.send(d, recipient, Message::Stored { through }));
+        futures::future::join_all(told).await;
+    }
+
+    pub fn delivered(&self, item: &Positioned) {
         let latency_ms = now_ms().saturating_sub(item.notification.published_at_ms);
         self.metrics
             .delivery_latency
             .observe(latency_ms as f64 / 1000.0);
-        Outcome::Delivered
-    }
-
-    /// Forwards to every distributor holding a connection of the recipient;
-    /// empty when there is none.
-    async fn forward(&self, item: &Positioned) -> Vec<forward::Outcome> {
-        let recipient = item.notification.recipient.as_str();
-        let lookup = || self.presence.lookup(recipient);
-        let distributors = retry::until_ok("presence lookup", self.outage_backoff, lookup).await;
-        let envelope = Envelope::from(item);
-        let forwards = distributors
-            .iter()
-            .map(|d| self.forward.forward(d, recipient, envelope.clone()));
-        let outcomes = join_all(forwards).await;
-        for outcome in &outcomes {
-            let label = match outcome {
-                forward::Outcome::Delivered => "delivered",
-                forward::Outcome::NotConnected => "not_connected",
-                forward::Outcome::TimedOut => "timed_out",
-            };
-            self.metrics
-                .forwards
-                .get_or_create(&OutcomeLabels { outcome: label })
-                .inc();
-        }
-        outcomes
     }
 }
 
-fn is_expired(item: &Positioned) -> bool {
+/// Delivered as soon as one distributor says so; otherwise not connected
+/// when every one says that (or there is none), else timed out.
+async fn first_delivered(
+    mut forwards: FuturesUnordered<BoxFuture<'static, forward::Outcome>>,
+    metrics: DirectorMetrics,
+) -> forward::Outcome {
+    let mut outcome = forward::Outcome::NotConnected;
+    while let Some(one) = forwards.next().await {
+        count(&metrics, one);
+        match one {
+            forward::Outcome::Delivered => {
+                // The others wait on in the background, so that their
+                // silent connections are still closed.
+                tokio::spawn(async move {
+                    while let Some(one) = forwards.next().await {
+                        count(&metrics, one);
+                    }
+                });
+                return forward::Outcome::Delivered;
+            }
+            forward::Outcome::TimedOut => outcome = forward::Outcome::TimedOut,
+            forward::Outcome::NotConnected => {}
+        }
+    }
+    outcome
+}
+
+fn count(metrics: &DirectorMetrics, outcome: forward::Outcome) {
+    metrics
+        .forwards
+        .get_or_create(&OutcomeLabels {
+            outcome: outcome.label(),
+        })
+        .inc();
+}
+
+pub fn is_expired(item: &Positioned) -> bool {
     item.notification
         .expires_at_ms
         .is_some_and(|expiry| expiry <= now_ms())

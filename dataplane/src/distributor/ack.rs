@@ -1,6 +1,6 @@
-//! `POST /v1/ack`: a client acknowledges notifications by id, live ones and
-//! those from its inbox alike. For SSE clients, and any client that prefers
-//! HTTP.
+//! `POST /v1/ack`: a client acknowledges notifications by id, or everything
+//! through a position, live ones and those from its inbox alike. For SSE
+//! clients, and any client that prefers HTTP.
 
 use std::sync::Arc;
 
@@ -18,14 +18,22 @@ use crate::notification::is_valid_id;
 /// The most ids in one acknowledgement.
 const MAX_IDS: usize = 1000;
 
-/// Notifications to acknowledge.
+/// Notifications to acknowledge: by id, through a position, or both (not
+/// neither: 422 `empty_ack`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AckRequest {
-    /// 1 to 1000 notification ids (none: 422 `empty_ids`; more: 413
-    /// `too_many_ids`), each 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -`
-    /// (otherwise 422 `invalid_id`, `field` `ids[i]`).
-    #[schema(min_items = 1, max_items = 1000)]
+    /// Up to 1000 notification ids (more: 413 `too_many_ids`), each 1 to
+    /// 128 characters of `A-Z a-z 0-9 . _ : @ -` (otherwise 422
+    /// `invalid_id`, `field` `ids[i]`).
+    #[serde(default)]
+    #[schema(max_items = 1000)]
     pub ids: Vec<String>,
+    /// Everything of the recipient up to and including this position; it
+    /// must not be beyond what was sent to the recipient (422
+    /// `beyond_sent`).
+    #[serde(default)]
+    #[schema(nullable = false)]
+    pub through: Option<u64>,
 }
 
 /// What an acknowledgement did.
@@ -35,6 +43,11 @@ pub struct AckResponse {
     /// inbox, or waiting for a live acknowledgement) and now is not, or the
     /// recipient had acknowledged it already (by another connection, say).
     pub acknowledged: Vec<String>,
+    /// The request's `through`, when it had one: everything up to it is
+    /// acknowledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub through: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -49,8 +62,10 @@ pub struct TokenQuery {
 ///
 /// Acknowledged notifications are not delivered again, to any connection of
 /// the recipient: those in its inbox leave it, and a live one stops waiting
-/// (on whichever distributor its connection is). Acknowledging an id twice
-/// is fine; an id never sent to the recipient is an error.
+/// (on whichever distributor its connection is). `through` acknowledges
+/// everything up to a position at once, as far as it was sent.
+/// Acknowledging twice is fine; an id never sent to the recipient, or a
+/// position beyond what was sent, is an error.
 #[utoipa::path(
     post,
     path = "/v1/ack",
@@ -63,7 +78,7 @@ pub struct TokenQuery {
         (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter), answered before the token is checked; or the body is not `{\"ids\":[...]}` JSON sent as `application/json` (`invalid_body`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 413, description = "More than 1000 ids (`too_many_ids`).", body = ErrorBody),
-        (status = 422, description = "`ids` is empty (`empty_ids`); an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`); or an id was never sent to the recipient, as far as the service remembers (`unknown_id`, `field` the first such `ids[i]`: the other ids are acknowledged all the same).", body = ErrorBody),
+        (status = 422, description = "Neither `ids` nor `through` (`empty_ack`); an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`); `through` is beyond every position sent to the recipient (`beyond_sent`, `field` `through`: nothing is acknowledged); or an id was never sent to the recipient, as far as the service remembers (`unknown_id`, `field` the first such `ids[i]`: the rest is acknowledged all the same).", body = ErrorBody),
         (status = 503, response = Unavailable),
     ),
     security(("client_jwt" = []), ("client_token" = [])),
@@ -77,14 +92,52 @@ pub async fn acknowledge(
     // The query first, as the token may be in it.
     let Query(query) = query?;
     let recipient = token::recipient(&headers, query.token.as_deref(), &distributor.jwt)?;
-    let Json(AckRequest { ids }) = body.map_err(|e| {
+    let Json(AckRequest { ids, through }) = body.map_err(|e| {
         ApiError::bad_request(
             "invalid_body",
-            format!("send {{\"ids\":[...]}} as JSON: {}", e.body_text()),
+            format!(
+                "send {{\"ids\":[...]}} or {{\"through\":position}} as JSON: {}",
+                e.body_text()
+            ),
         )
     })?;
-    if ids.is_empty() {
-        return Err(ApiError::unprocessable("empty_ids", "`ids` is empty").at("ids"));
+    check(&ids, through)?;
+    let unavailable = |e: crate::inbox::InboxError| {
+        tracing::warn!(error = %e, "cannot acknowledge");
+        ApiError::unavailable("the inbox is unreachable; acknowledge again later", 5)
+    };
+    if let Some(position) = through {
+        let sent = super::session::acknowledge_through(&distributor, &recipient, position, true)
+            .await
+            .map_err(unavailable)?;
+        if !sent {
+            return Err(beyond_sent(position).at("through"));
+        }
+    }
+    let found = super::session::acknowledge(&distributor, &recipient, &ids)
+        .await
+        .map_err(unavailable)?;
+    if let Some(first) = found.unknown.first() {
+        let index = ids.iter().position(|id| id == first).unwrap_or_default();
+        return Err(
+            ApiError::unprocessable("unknown_id", unknown_message(&found.unknown))
+                .at(format!("ids[{index}]")),
+        );
+    }
+    Ok(Json(AckResponse {
+        acknowledged: found.known,
+        through,
+    }))
+}
+
+/// Checks an acknowledgement's shape, as `POST /v1/ack` and the WebSocket's
+/// `ack` frame both take it.
+pub(super) fn check(ids: &[String], through: Option<u64>) -> Result<(), ApiError> {
+    if ids.is_empty() && through.is_none() {
+        return Err(ApiError::unprocessable(
+            "empty_ack",
+            "give `ids`, `through`, or both",
+        ));
     }
     if ids.len() > MAX_IDS {
         return Err(
@@ -97,22 +150,16 @@ pub async fn acknowledge(
                 .at(format!("ids[{index}]")),
         );
     }
-    let found = super::session::acknowledge(&distributor, &recipient, &ids)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "cannot acknowledge");
-            ApiError::unavailable("the inbox is unreachable; acknowledge again later", 5)
-        })?;
-    if let Some(first) = found.unknown.first() {
-        let index = ids.iter().position(|id| id == first).unwrap_or_default();
-        return Err(
-            ApiError::unprocessable("unknown_id", unknown_message(&found.unknown))
-                .at(format!("ids[{index}]")),
-        );
-    }
-    Ok(Json(AckResponse {
-        acknowledged: found.known,
-    }))
+    Ok(())
+}
+
+pub(super) fn beyond_sent(position: u64) -> ApiError {
+    ApiError::unprocessable(
+        "beyond_sent",
+        format!(
+            "nothing was sent to this recipient up to position {position}: acknowledge only what you received"
+        ),
+    )
 }
 
 /// Says which ids were never sent to the recipient (the first few of them).

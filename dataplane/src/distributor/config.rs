@@ -4,17 +4,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::{Distributor, router};
-use crate::admin::{self, AdminArgs, Readiness};
+use crate::admin::{self, AdminArgs, Ready};
 use crate::auth::config::JwtArgs;
 use crate::auth::jwt::JwtVerifier;
 use crate::config::ConfigError;
+use crate::dependencies::{self, Dependency};
 use crate::inbox::{Inbox, PostgresArgs};
-use crate::metrics::DistributorMetrics;
+use crate::metrics::{DependencyMetrics, DistributorMetrics};
 use crate::presence::{Presence, RedisArgs};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -94,25 +94,6 @@ impl ConnectionArgs {
     }
 }
 
-/// Ready while the inbox and presence are reachable.
-pub struct DistributorReadiness {
-    pub inbox: Arc<dyn Inbox>,
-    pub presence: Arc<dyn Presence>,
-}
-
-#[async_trait]
-impl Readiness for DistributorReadiness {
-    async fn check(&self) -> Result<(), String> {
-        if !self.inbox.is_reachable().await {
-            return Err("the inbox's database is not reachable".into());
-        }
-        if !self.presence.is_reachable().await {
-            return Err("presence is not reachable".into());
-        }
-        Ok(())
-    }
-}
-
 impl DistributorArgs {
     pub async fn run(
         self,
@@ -150,8 +131,14 @@ impl DistributorArgs {
         tokio::spawn(forward_server.into_future());
         let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
         tracing::info!(id = %distributor.id, http = %self.http_addr, admin = %self.admin.admin_addr, "distributor serving");
-        let admin_router =
-            admin::router(registry, Arc::new(DistributorReadiness { inbox, presence }));
+        tokio::spawn(dependencies::watch(
+            vec![Dependency::Redis(presence), Dependency::Postgres(inbox)],
+            DependencyMetrics::default().register(&mut registry),
+            stop.clone(),
+        ));
+        let ready = Ready::new(stop.clone());
+        ready.started();
+        let admin_router = admin::router(registry, ready);
         crate::serve::serve(
             (public, router(distributor).merge(crate::openapi::router())),
             (admin_listener, admin_router),

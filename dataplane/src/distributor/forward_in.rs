@@ -5,18 +5,19 @@
 //! process (standalone), the director hands notifications over directly.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::{get, post};
-use futures::{SinkExt, StreamExt};
+use futures::future::BoxFuture;
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::{Distributor, Envelope};
+use super::Distributor;
 use crate::forward::{self, Batch, Forward, Outcome, Report, Reports};
 
 pub fn router(distributor: Arc<Distributor>) -> Router {
@@ -69,11 +70,13 @@ async fn serve(socket: WebSocket, distributor: Arc<Distributor>) {
                         break;
                     }
                 };
+                // Handed over here, in the order sent; only the waits for
+                // acknowledgements run apart.
                 for item in batch.items {
-                    let (distributor, reports) = (distributor.clone(), reports.clone());
+                    let outcome = distributor.take(&item.recipient, item.message);
+                    let reports = reports.clone();
                     deliveries.spawn(async move {
-                        let outcome = distributor.live.deliver(&item.recipient, item.envelope, distributor.ack_timeout).await;
-                        let _ = reports.send(Report { seq: item.seq, outcome });
+                        let _ = reports.send(Report { seq: item.seq, outcome: outcome.await });
                     });
                 }
             }
@@ -87,12 +90,33 @@ async fn serve(socket: WebSocket, distributor: Arc<Distributor>) {
     writer.abort();
 }
 
+impl Distributor {
+    /// Takes a director's `message` for `recipient`'s connections here.
+    pub fn take(&self, recipient: &str, message: forward::Message) -> BoxFuture<'static, Outcome> {
+        match message {
+            forward::Message::Notification {
+                envelope,
+                follows,
+                wait_ms,
+            } => {
+                let wait = self.ack_timeout.min(Duration::from_millis(wait_ms));
+                self.live.hand(recipient, envelope, follows, wait)
+            }
+            forward::Message::Stored { through } => {
+                futures::future::ready(self.live.stored(recipient, through)).boxed()
+            }
+        }
+    }
+}
+
 /// In process, this distributor is the only one: `distributor` names it.
-#[async_trait]
 impl Forward for Distributor {
-    async fn forward(&self, _distributor: &str, recipient: &str, envelope: Envelope) -> Outcome {
-        self.live
-            .deliver(recipient, envelope, self.ack_timeout)
-            .await
+    fn send(
+        &self,
+        _distributor: &str,
+        recipient: &str,
+        message: forward::Message,
+    ) -> BoxFuture<'static, Outcome> {
+        self.take(recipient, message)
     }
 }

@@ -1,15 +1,27 @@
 //! Live delivery inside one distributor: the connections it holds, by
-//! recipient; the notifications forwarded to them that wait for a client's
+//! recipient; the notifications handed to them that wait for a client's
 //! acknowledgement; and what each recipient acknowledged lately.
+//!
+//! A recipient's notifications are pipelined: a director hands up to its
+//! delivery window of them here at once, in position order, each saying
+//! which earlier one it follows (`follows`: the latest earlier one not yet
+//! done). A connection takes a notification only when it has had the one it
+//! follows, so that no connection ever receives a later notification while
+//! missing an earlier one that is still on its way. When a director stores notifications in the inbox
+//! instead, it says so (`stored`): connections read their inbox again
+//! before anything live that comes after.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Envelope;
 use crate::forward::Outcome;
+use crate::notification::now_ms;
 
 /// Acknowledged ids remembered per recipient.
 const REMEMBERED_ACKS: usize = 64;
@@ -23,6 +35,19 @@ const REMEMBER_FOR: Duration = Duration::from_secs(600);
 /// How often recipients past [`REMEMBER_FOR`] are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(10);
 
+/// What a connection's queue carries to its session.
+#[derive(Debug)]
+pub enum Feed {
+    /// A live notification.
+    Notification(Envelope),
+    /// Notifications of the recipient were stored in the inbox: read it
+    /// again before what follows.
+    Stored,
+    /// The connection left a notification unacknowledged for the
+    /// acknowledgement timeout: it is closed as silent.
+    Silent,
+}
+
 /// Why a live notification stopped waiting for its acknowledgement.
 enum Settled {
     Acknowledged,
@@ -30,7 +55,7 @@ enum Settled {
     Abandoned,
 }
 
-/// A forwarded notification waiting for a client's acknowledgement.
+/// A handed notification waiting for a client's acknowledgement.
 struct AckWaiter {
     /// Tells this waiter from others for the same id (forwarded twice).
     token: u64,
@@ -51,7 +76,18 @@ impl AckWaiter {
 /// One connection's queue of live notifications.
 struct Sink {
     connection: String,
-    sender: mpsc::Sender<Envelope>,
+    sender: mpsc::Sender<Feed>,
+    /// The largest position it had, from the inbox, live, or as the
+    /// client's resume point.
+    through: Option<u64>,
+}
+
+impl Sink {
+    /// Whether it may take a notification that follows `follows`: it must
+    /// have had that one, or it would receive this one out of order.
+    fn takes(&self, follows: Option<u64>) -> bool {
+        follows.is_none_or(|f| self.through.is_some_and(|t| t >= f))
+    }
 }
 
 /// A recipient as this distributor knows it.
@@ -61,8 +97,13 @@ struct Recipient {
     waiting: HashMap<String, Vec<AckWaiter>>,
     /// The ids its clients acknowledged last, oldest first.
     acknowledged: VecDeque<String>,
-    /// A long-poll cursor: everything up to it is acknowledged.
-    acknowledged_through: Option<u64>,
+    /// Everything up to this position that was published before this time
+    /// (ms since the epoch) is acknowledged: a cumulative acknowledgement
+    /// never covers a notification published after it came, whatever
+    /// position it names.
+    acknowledged_through: Option<(u64, u64)>,
+    /// The largest position sent to a connection of it here.
+    sent_through: Option<u64>,
     /// When a connection of it last closed or a client of it acknowledged.
     touched: Instant,
 }
@@ -74,6 +115,7 @@ impl Recipient {
             waiting: HashMap::new(),
             acknowledged: VecDeque::new(),
             acknowledged_through: None,
+            sent_through: None,
             touched: Instant::now(),
         }
     }
@@ -89,10 +131,10 @@ impl Recipient {
         self.touched = Instant::now();
     }
 
-    fn was_acknowledged(&self, id: &str, position: u64) -> bool {
-        self.acknowledged_through
-            .is_some_and(|through| position <= through)
-            || self.acknowledged.iter().any(|a| a == id)
+    fn was_acknowledged(&self, envelope: &Envelope) -> bool {
+        self.acknowledged_through.is_some_and(|(through, at_ms)| {
+            envelope.position <= through && envelope.published_at_ms <= at_ms
+        }) || self.acknowledged.iter().any(|a| *a == envelope.id)
     }
 
     /// Settles and removes the waiters for `id`; whether there were any.
@@ -104,6 +146,18 @@ impl Recipient {
             waiter.settle(Settled::Acknowledged);
         }
         true
+    }
+
+    fn sent(&mut self, position: u64) {
+        self.sent_through = self.sent_through.max(Some(position));
+    }
+
+    /// Closes `connection` with `last` as the last thing it is fed (none
+    /// when its queue is full: the session then sees it closed as slow).
+    fn close(&mut self, connection: &str, last: Feed) {
+        if let Some(index) = self.sinks.iter().position(|s| s.connection == connection) {
+            let _ = self.sinks.remove(index).sender.try_send(last);
+        }
     }
 
     /// Whether it is of no more use: no connection, no waiter, nothing
@@ -174,7 +228,24 @@ pub struct Subscription {
     /// How long, after the connection closes, what was handed to it still
     /// waits for its acknowledgement.
     linger: Duration,
-    pub receiver: mpsc::Receiver<Envelope>,
+    pub receiver: mpsc::Receiver<Feed>,
+}
+
+impl Subscription {
+    /// The connection was fed notifications through `position` from the
+    /// inbox: they count as sent, and as had by it.
+    pub fn fed(&self, position: u64) {
+        let mut state = self.live.lock();
+        let entry = state.recipient(&self.recipient);
+        entry.sent(position);
+        if let Some(sink) = entry
+            .sinks
+            .iter_mut()
+            .find(|s| s.connection == self.connection)
+        {
+            sink.through = sink.through.max(Some(position));
+        }
+    }
 }
 
 impl Drop for Subscription {
@@ -207,6 +278,50 @@ impl Drop for Subscription {
     }
 }
 
+/// A handed notification's wait for its acknowledgement; whatever ends the
+/// wait (an outcome, or the forwarding stream going away), the waiter goes.
+struct Waiting {
+    live: Arc<Live>,
+    recipient: String,
+    id: String,
+    token: u64,
+}
+
+impl Waiting {
+    /// Closes, as silent, the connections it was handed to that are still
+    /// open: none of them acknowledged it in time.
+    fn close_silent(&self) {
+        let mut state = self.live.lock();
+        let Some(entry) = state.recipients.get_mut(&self.recipient) else {
+            return;
+        };
+        let connections: Vec<String> = entry
+            .waiting
+            .get(&self.id)
+            .and_then(|list| list.iter().find(|w| w.token == self.token))
+            .map(|w| w.connections.clone())
+            .unwrap_or_default();
+        for connection in connections {
+            tracing::info!(recipient = %self.recipient, %connection, "closing a silent connection: it acknowledged nothing in time");
+            entry.close(&connection, Feed::Silent);
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut state = self.live.lock();
+        if let Some(entry) = state.recipients.get_mut(&self.recipient)
+            && let Some(list) = entry.waiting.get_mut(&self.id)
+        {
+            list.retain(|w| w.token != self.token);
+            if list.is_empty() {
+                entry.waiting.remove(&self.id);
+            }
+        }
+    }
+}
+
 impl Live {
     /// The state, once recipients past [`REMEMBER_FOR`] are forgotten (now
     /// and then: it costs a clock reading when it is not time yet).
@@ -216,20 +331,23 @@ impl Live {
         state
     }
 
-    /// Registers a connection of `recipient` with a queue of `capacity`;
-    /// what is handed to it waits `linger` for its acknowledgement after it
-    /// closes (a long-poll's, that the next poll's cursor brings).
+    /// Registers a connection of `recipient` with a queue of `capacity`,
+    /// resuming after `after`. What is handed to it waits `linger` for its
+    /// acknowledgement after it closes (a long-poll's, that the next poll's
+    /// cursor brings).
     pub fn subscribe(
         self: &Arc<Self>,
         recipient: &str,
         connection: &str,
         capacity: usize,
         linger: Duration,
+        after: Option<u64>,
     ) -> Subscription {
         let (sender, receiver) = mpsc::channel(capacity);
         self.lock().recipient(recipient).sinks.push(Sink {
             connection: connection.to_string(),
             sender,
+            through: after,
         });
         Subscription {
             live: self.clone(),
@@ -255,27 +373,40 @@ impl Live {
         }
     }
 
-    /// Hands `envelope` to every connection of `recipient` and waits up to
-    /// `timeout` for one of them to acknowledge it. A connection whose queue
-    /// is full is a slow client: it is dropped from the recipient's sinks
-    /// (its queue's end then sees the channel close and closes the
+    /// Hands `envelope` at once to every connection of `recipient` that
+    /// takes it (see [`Sink::takes`]); the returned future waits up to
+    /// `wait` for one of them to acknowledge it. Connections that leave it
+    /// unacknowledged that long are closed as silent. A connection whose
+    /// queue is full is a slow client: it is dropped from the recipient's
+    /// sinks (its session then sees the queue close and closes the
     /// connection), and what it did not acknowledge stays durable elsewhere.
-    pub async fn deliver(&self, recipient: &str, envelope: Envelope, timeout: Duration) -> Outcome {
+    pub fn hand(
+        self: &Arc<Self>,
+        recipient: &str,
+        envelope: Envelope,
+        follows: Option<u64>,
+        wait: Duration,
+    ) -> BoxFuture<'static, Outcome> {
+        let ready = |outcome| futures::future::ready(outcome).boxed();
+        let (id, position) = (envelope.id.clone(), envelope.position);
         let (token, settled) = {
             let mut state = self.lock();
             state.next_token += 1;
             let token = state.next_token;
             let Some(entry) = state.recipients.get_mut(recipient) else {
-                return Outcome::NotConnected;
+                return ready(Outcome::NotConnected);
             };
-            if entry.was_acknowledged(&envelope.id, envelope.position) {
-                return Outcome::Delivered;
+            if entry.was_acknowledged(&envelope) {
+                return ready(Outcome::Delivered);
             }
             let mut connections = Vec::new();
-            entry
-                .sinks
-                .retain(|sink| match sink.sender.try_send(envelope.clone()) {
+            entry.sinks.retain_mut(|sink| {
+                if !sink.takes(follows) {
+                    return true;
+                }
+                match sink.sender.try_send(Feed::Notification(envelope.clone())) {
                     Ok(()) => {
+                        sink.through = sink.through.max(Some(position));
                         connections.push(sink.connection.clone());
                         true
                     }
@@ -284,39 +415,69 @@ impl Live {
                         false
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
-                });
+                }
+            });
             if connections.is_empty() {
-                return Outcome::NotConnected;
+                return ready(Outcome::NotConnected);
             }
+            entry.sent(position);
             // Registered under the same lock as the sends, so that no
             // acknowledgement can come before it.
             let (done, settled) = oneshot::channel();
             entry
                 .waiting
-                .entry(envelope.id.clone())
+                .entry(id.clone())
                 .or_default()
                 .push(AckWaiter {
                     token,
-                    position: envelope.position,
+                    position,
                     connections,
                     done: Some(done),
                 });
             (token, settled)
         };
-        let outcome = match tokio::time::timeout(timeout, settled).await {
-            Ok(Ok(Settled::Acknowledged)) => Outcome::Delivered,
-            _ => Outcome::TimedOut,
+        let waiting = Waiting {
+            live: self.clone(),
+            recipient: recipient.to_string(),
+            id,
+            token,
         };
-        let mut state = self.lock();
-        if let Some(entry) = state.recipients.get_mut(recipient)
-            && let Some(list) = entry.waiting.get_mut(&envelope.id)
-        {
-            list.retain(|w| w.token != token);
-            if list.is_empty() {
-                entry.waiting.remove(&envelope.id);
+        async move {
+            match tokio::time::timeout(wait, settled).await {
+                Ok(Ok(Settled::Acknowledged)) => Outcome::Delivered,
+                Ok(_) => Outcome::TimedOut,
+                Err(_) => {
+                    waiting.close_silent();
+                    Outcome::TimedOut
+                }
             }
         }
-        outcome
+        .boxed()
+    }
+
+    /// `recipient`'s notifications through `through` were stored in the
+    /// inbox: each of its connections reads the inbox again before what is
+    /// handed to it later. Delivered when one connection was told.
+    pub fn stored(&self, recipient: &str, through: u64) -> Outcome {
+        let mut state = self.lock();
+        let Some(entry) = state.recipients.get_mut(recipient) else {
+            return Outcome::NotConnected;
+        };
+        let mut told = false;
+        entry
+            .sinks
+            .retain_mut(|sink| match sink.sender.try_send(Feed::Stored) {
+                Ok(()) => {
+                    sink.through = sink.through.max(Some(through));
+                    told = true;
+                    true
+                }
+                Err(_) => false,
+            });
+        match told {
+            true => Outcome::Delivered,
+            false => Outcome::NotConnected,
+        }
     }
 
     /// A client of `recipient` acknowledged `ids`: the live notifications
@@ -349,12 +510,18 @@ impl Live {
         }
     }
 
-    /// A client of `recipient` acknowledged everything up to `position` (a
-    /// long-poll cursor): what waits here up to it is done.
-    pub fn acknowledge_through(&self, recipient: &str, position: u64) {
+    /// A client of `recipient` acknowledged everything up to `position`:
+    /// what waits here up to it is done, and so is a notification up to it
+    /// forwarded here again (another distributor sent it); never one
+    /// published later. Returns the largest position sent to the recipient
+    /// here.
+    pub fn acknowledge_through(&self, recipient: &str, position: u64) -> Option<u64> {
         let mut state = self.lock();
         let entry = state.recipient(recipient);
-        entry.acknowledged_through = entry.acknowledged_through.max(Some(position));
+        let through = entry
+            .acknowledged_through
+            .map_or(position, |(p, _)| p.max(position));
+        entry.acknowledged_through = Some((through, now_ms()));
         entry.touched = Instant::now();
         let ids: Vec<String> = entry
             .waiting
@@ -365,6 +532,7 @@ impl Live {
         for id in &ids {
             entry.settle(id);
         }
+        entry.sent_through
     }
 }
 
@@ -386,18 +554,122 @@ mod tests {
         }
     }
 
-    /// Delivers in the background, as the forwarding stream does.
-    fn deliver(live: &Arc<Live>, id: &str, position: u64) -> tokio::task::JoinHandle<Outcome> {
-        let (live, envelope) = (live.clone(), envelope(id, position));
-        tokio::spawn(async move { live.deliver("u", envelope, TIMEOUT).await })
+    fn connect(live: &Arc<Live>, connection: &str, linger: Duration) -> Subscription {
+        live.subscribe("u", connection, 4, linger, None)
+    }
+
+    fn hand(
+        live: &Arc<Live>,
+        id: &str,
+        position: u64,
+        follows: Option<u64>,
+    ) -> tokio::task::JoinHandle<Outcome> {
+        tokio::spawn(live.hand("u", envelope(id, position), follows, TIMEOUT))
+    }
+
+    async fn next_id(subscription: &mut Subscription) -> String {
+        match subscription.receiver.recv().await {
+            Some(Feed::Notification(envelope)) => envelope.id,
+            other => panic!("expected a notification, got {other:?}"),
+        }
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_acknowledgement_delivers_and_is_remembered_after_the_connection_closes() {
+    async fn a_window_is_pipelined_in_order_and_one_cumulative_ack_settles_it() {
         let live = Arc::new(Live::default());
-        let mut tab = live.subscribe("u", "c1", 4, Duration::ZERO);
-        let delivery = deliver(&live, "n1", 1);
-        assert_eq!(tab.receiver.recv().await.expect("handed over").id, "n1");
+        let mut tab = connect(&live, "c1", Duration::ZERO);
+        let deliveries = [
+            hand(&live, "n1", 1, None),
+            hand(&live, "n2", 2, Some(1)),
+            hand(&live, "n3", 3, Some(2)),
+        ];
+        for id in ["n1", "n2", "n3"] {
+            assert_eq!(next_id(&mut tab).await, id, "all sent before any ack");
+        }
+        assert_eq!(live.acknowledge_through("u", 3), Some(3));
+        for delivery in deliveries {
+            assert_eq!(delivery.await.expect("done"), Outcome::Delivered);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_missing_the_notification_followed_does_not_take_the_next() {
+        let live = Arc::new(Live::default());
+        let mut first = connect(&live, "c1", Duration::ZERO);
+        let n1 = hand(&live, "n1", 1, None);
+        assert_eq!(next_id(&mut first).await, "n1");
+        let mut second = connect(&live, "c2", Duration::ZERO);
+        let n2 = hand(&live, "n2", 2, Some(1));
+        assert_eq!(next_id(&mut first).await, "n2");
+        let n3 = hand(&live, "n3", 3, None);
+        assert_eq!(next_id(&mut first).await, "n3");
+        assert_eq!(
+            next_id(&mut second).await,
+            "n3",
+            "n1 and n2 were done before n3 was sent: nothing is missing"
+        );
+        live.acknowledge_through("u", 3);
+        for delivery in [n1, n2, n3] {
+            assert_eq!(delivery.await.expect("done"), Outcome::Delivered);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connections_hear_of_what_was_stored_and_count_it_as_had() {
+        let live = Arc::new(Live::default());
+        let mut tab = connect(&live, "c1", Duration::ZERO);
+        assert_eq!(live.stored("u", 1), Outcome::Delivered);
+        assert!(matches!(tab.receiver.recv().await, Some(Feed::Stored)));
+        let n2 = hand(&live, "n2", 2, Some(1));
+        assert_eq!(next_id(&mut tab).await, "n2", "it reads n1 from the inbox");
+        live.acknowledge("u", &["n2".to_string()]);
+        assert_eq!(n2.await.expect("done"), Outcome::Delivered);
+        assert_eq!(live.stored("v", 1), Outcome::NotConnected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_acknowledges_nothing_in_time_is_closed_as_silent() {
+        let live = Arc::new(Live::default());
+        let mut silent = connect(&live, "c1", Duration::ZERO);
+        let started = tokio::time::Instant::now();
+        let n1 = hand(&live, "n1", 1, None);
+        assert_eq!(next_id(&mut silent).await, "n1");
+        assert_eq!(n1.await.expect("done"), Outcome::TimedOut);
+        assert_eq!(started.elapsed(), TIMEOUT);
+        assert!(matches!(silent.receiver.recv().await, Some(Feed::Silent)));
+        assert!(silent.receiver.recv().await.is_none(), "then it is closed");
+        assert_eq!(
+            live.hand("u", envelope("n2", 2), None, TIMEOUT).await,
+            Outcome::NotConnected
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_cumulative_ack_beyond_what_was_sent_does_not_cover_later_notifications() {
+        let live = Arc::new(Live::default());
+        let mut tab = connect(&live, "c1", Duration::ZERO);
+        let n1 = hand(&live, "n1", 1, None);
+        next_id(&mut tab).await;
+        assert_eq!(live.acknowledge_through("u", u64::MAX), Some(1));
+        assert_eq!(n1.await.expect("done"), Outcome::Delivered);
+        let mut later = envelope("n2", 2);
+        later.published_at_ms = now_ms() + 1;
+        let n2 = tokio::spawn(live.hand("u", later, None, TIMEOUT));
+        assert_eq!(
+            next_id(&mut tab).await,
+            "n2",
+            "n2 is sent, not taken as done"
+        );
+        drop(tab);
+        assert_eq!(n2.await.expect("done"), Outcome::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_acknowledgement_is_remembered_after_the_connection_closes() {
+        let live = Arc::new(Live::default());
+        let mut tab = connect(&live, "c1", Duration::ZERO);
+        let delivery = hand(&live, "n1", 1, None);
+        next_id(&mut tab).await;
         let ids = ["n1".to_string(), "n1".to_string(), "never".to_string()];
         assert_eq!(
             live.acknowledge("u", &ids),
@@ -406,10 +678,10 @@ mod tests {
         assert_eq!(delivery.await.expect("done"), Outcome::Delivered);
         drop(tab);
         // A director's replay: done at once, with no connection here.
-        let replay = live.deliver("u", envelope("n1", 1), TIMEOUT).await;
+        let replay = live.hand("u", envelope("n1", 1), None, TIMEOUT).await;
         assert_eq!(replay, Outcome::Delivered);
         assert_eq!(
-            live.deliver("u", envelope("n2", 2), TIMEOUT).await,
+            live.hand("u", envelope("n2", 2), None, TIMEOUT).await,
             Outcome::NotConnected
         );
     }
@@ -417,14 +689,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn what_a_closed_connection_held_alone_stops_waiting_at_once() {
         let live = Arc::new(Live::default());
-        let (mut first, mut second) = (
-            live.subscribe("u", "c1", 4, Duration::ZERO),
-            live.subscribe("u", "c2", 4, Duration::ZERO),
-        );
+        let mut first = connect(&live, "c1", Duration::ZERO);
+        let mut second = connect(&live, "c2", Duration::ZERO);
         let started = tokio::time::Instant::now();
-        let delivery = deliver(&live, "n1", 1);
-        first.receiver.recv().await.expect("handed to the first");
-        second.receiver.recv().await.expect("and to the second");
+        let delivery = hand(&live, "n1", 1, None);
+        next_id(&mut first).await;
+        next_id(&mut second).await;
         drop(first);
         tokio::task::yield_now().await;
         assert!(
@@ -442,21 +712,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_polls_notification_waits_its_linger_for_the_next_cursor() {
         let live = Arc::new(Live::default());
-        let mut poll = live.subscribe("u", "p1", 4, Duration::from_secs(2));
-        let delivery = deliver(&live, "n1", 7);
-        poll.receiver.recv().await.expect("handed over");
+        let mut poll = connect(&live, "p1", Duration::from_secs(2));
+        let delivery = hand(&live, "n1", 7, None);
+        next_id(&mut poll).await;
         drop(poll);
         tokio::time::sleep(Duration::from_secs(1)).await;
         live.acknowledge_through("u", 7);
         assert_eq!(delivery.await.expect("done"), Outcome::Delivered);
         // The cursor covers a replay too, and nothing after it.
         assert_eq!(
-            live.deliver("u", envelope("n1", 7), TIMEOUT).await,
+            live.hand("u", envelope("n1", 7), None, TIMEOUT).await,
             Outcome::Delivered
         );
-        let mut next = live.subscribe("u", "p2", 4, Duration::from_secs(2));
-        let later = deliver(&live, "n2", 8);
-        next.receiver.recv().await.expect("n2 is sent");
+        let mut next = connect(&live, "p2", Duration::from_secs(2));
+        let later = hand(&live, "n2", 8, None);
+        next_id(&mut next).await;
         drop(next);
         assert_eq!(
             later.await.expect("done"),

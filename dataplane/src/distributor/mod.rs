@@ -21,7 +21,7 @@ mod sse;
 mod token;
 mod ws;
 
-pub use config::{ConnectionArgs, DistributorArgs, DistributorReadiness, Parts};
+pub use config::{ConnectionArgs, DistributorArgs, Parts};
 pub use envelope::Envelope;
 pub use poll::PollResponse;
 

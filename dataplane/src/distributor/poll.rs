@@ -93,7 +93,7 @@ pub async fn poll(
         .at("wait"));
     }
     if let Some(after) = query.after {
-        super::session::acknowledge_through(&distributor, &recipient, after)
+        super::session::acknowledge_through(&distributor, &recipient, after, false)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot acknowledge a poll cursor");

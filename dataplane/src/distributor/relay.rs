@@ -39,6 +39,9 @@ pub struct RelayAnswer {
     pub held: HashSet<String>,
     /// Not waiting there, but acknowledged there lately.
     pub remembered: HashSet<String>,
+    /// The largest position sent to the recipient there.
+    #[serde(default)]
+    pub sent_through: Option<u64>,
 }
 
 /// The receiving end, on the forward port.
@@ -47,11 +50,11 @@ pub async fn accept(
     Json(relayed): Json<Relayed>,
 ) -> Json<RelayAnswer> {
     let live = &distributor.live;
+    let mut answer = RelayAnswer::default();
     if let Some(position) = relayed.through {
-        live.acknowledge_through(&relayed.recipient, position);
+        answer.sent_through = live.acknowledge_through(&relayed.recipient, position);
     }
     let known = live.acknowledge(&relayed.recipient, &relayed.ids);
-    let mut answer = RelayAnswer::default();
     for (id, known) in relayed.ids.into_iter().zip(known) {
         match known {
             Known::Held => answer.held.insert(id),
@@ -82,6 +85,7 @@ pub async fn relay(distributor: &Distributor, relayed: &Relayed) -> RelayAnswer 
     for answer in join_all(asks).await {
         together.held.extend(answer.held);
         together.remembered.extend(answer.remembered);
+        together.sent_through = together.sent_through.max(answer.sent_through);
     }
     together
 }

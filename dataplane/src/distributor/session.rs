@@ -1,7 +1,8 @@
 //! One client connection, from connect to close: registered in presence
 //! (refreshed by a heartbeat) and with this distributor's live delivery
 //! while it lives; it feeds the client its inbox in position order, then the
-//! notifications forwarded live.
+//! notifications forwarded live, reading the inbox again whenever a
+//! director says it stored some.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-use super::live::{Known, Subscription};
+use super::live::{Feed, Known, Subscription};
 use super::relay::{self, Relayed};
 use super::{Distributor, Envelope};
 use crate::api_error::ApiError;
@@ -26,6 +27,10 @@ pub enum FeedError {
     /// The client did not keep up: its queue filled.
     #[error("the connection's queue is full: the client is too slow")]
     SlowClient,
+    /// The client left a notification unacknowledged for the
+    /// acknowledgement timeout.
+    #[error("no acknowledgement came in time: the connection is closed as silent")]
+    Silent,
 }
 
 impl FeedError {
@@ -34,6 +39,7 @@ impl FeedError {
         match self {
             FeedError::Inbox(_) => "unavailable",
             FeedError::SlowClient => "slow_client",
+            FeedError::Silent => "ack_timeout",
         }
     }
 }
@@ -45,11 +51,15 @@ pub struct Session {
     distributor: Arc<Distributor>,
     heartbeat: JoinHandle<()>,
     live: Subscription,
-    /// The position of the last notification fed to the client.
+    /// How long what it was handed waits for an acknowledgement after it
+    /// closes.
+    linger: Duration,
+    /// The position of the last notification fed to the client (or the
+    /// client's resume point).
     after: Option<u64>,
     /// Read from the inbox, not yet fed.
     page: VecDeque<Envelope>,
-    /// Still reading the inbox; live notifications wait until it is done.
+    /// Reading the inbox; live notifications wait until it is done.
     replaying: bool,
 }
 
@@ -77,6 +87,7 @@ impl Session {
             &connection.id,
             distributor.connection_queue,
             linger,
+            after,
         );
         let ttl = distributor.presence_ttl;
         distributor
@@ -115,6 +126,7 @@ impl Session {
             distributor,
             heartbeat,
             live,
+            linger,
             after,
             page: VecDeque::new(),
             replaying: true,
@@ -145,7 +157,11 @@ impl Session {
         loop {
             match tokio::time::timeout_at(deadline, self.next_live()).await {
                 Ok(Ok(Some(live))) => return Ok(Some(live)),
-                Ok(Ok(None)) => continue,
+                Ok(Ok(None)) => {
+                    if let Some(stored) = self.next_stored().await? {
+                        return Ok(Some(stored));
+                    }
+                }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => return Ok(None),
             }
@@ -177,19 +193,26 @@ impl Session {
                 .metrics
                 .inbox_reads
                 .inc_by(page.len() as u64);
-            self.replaying = !page.is_empty();
+            match page.last() {
+                Some(last) => self.live.fed(last.position),
+                None => self.replaying = false,
+            }
             self.page.extend(page.iter().map(Envelope::from));
         }
     }
 
-    /// The next live notification; None for one the client had already.
+    /// The next live notification; None for one the client had already, or
+    /// when the inbox is to be read again.
     async fn next_live(&mut self) -> Result<Option<Envelope>, FeedError> {
-        let envelope = self
-            .live
-            .receiver
-            .recv()
-            .await
-            .ok_or(FeedError::SlowClient)?;
+        let envelope = match self.live.receiver.recv().await {
+            Some(Feed::Notification(envelope)) => envelope,
+            Some(Feed::Stored) => {
+                self.replaying = true;
+                return Ok(None);
+            }
+            Some(Feed::Silent) => return Err(FeedError::Silent),
+            None => return Err(FeedError::SlowClient),
+        };
         if self.after.is_some_and(|after| envelope.position <= after) {
             // Already fed from the inbox (or fed live before, and now
             // forwarded again): its acknowledgement is what counts.
@@ -199,10 +222,21 @@ impl Session {
         Ok(Some(envelope))
     }
 
+    /// The position of the last notification fed to the client.
+    pub fn fed_through(&self) -> Option<u64> {
+        self.after
+    }
+
     /// The client acknowledged `ids`: they leave the inbox, and live
     /// deliveries waiting for them are done.
     pub async fn acknowledge(&self, ids: &[String]) -> Result<Acknowledged, InboxError> {
         acknowledge(&self.distributor, &self.recipient, ids).await
+    }
+
+    /// The client acknowledged everything up to `position`, which this
+    /// connection was fed.
+    pub async fn acknowledge_through(&self, position: u64) -> Result<bool, InboxError> {
+        acknowledge_through(&self.distributor, &self.recipient, position, false).await
     }
 
     /// Cancelled when the distributor stops.
@@ -282,25 +316,33 @@ pub async fn acknowledge(
     })
 }
 
-/// Acknowledges everything of `recipient` up to `position`, in live delivery
-/// here and on its other distributors, and in the inbox.
+/// Acknowledges everything of `recipient` up to `position`: what waits live
+/// for it, here and on its other distributors (never what is sent later),
+/// then its inbox up to the position. With `only_sent`, a position beyond
+/// every one those distributors sent it leaves the inbox alone and is
+/// answered false: a client cannot acknowledge what it was not sent.
 pub async fn acknowledge_through(
     distributor: &Distributor,
     recipient: &str,
     position: u64,
-) -> Result<(), InboxError> {
-    distributor.live.acknowledge_through(recipient, position);
+    only_sent: bool,
+) -> Result<bool, InboxError> {
+    let here = distributor.live.acknowledge_through(recipient, position);
     let relayed = Relayed {
         recipient: recipient.to_string(),
         ids: Vec::new(),
         through: Some(position),
     };
-    relay::relay(distributor, &relayed).await;
-    distributor
+    let sent = here.max(relay::relay(distributor, &relayed).await.sent_through);
+    if only_sent && sent.is_none_or(|sent| position > sent) {
+        return Ok(false);
+    }
+    let stored = distributor
         .inbox
         .acknowledge_through(recipient, position)
         .await?;
-    Ok(())
+    distributor.live.remember(recipient, &stored);
+    Ok(true)
 }
 
 impl Drop for Session {
@@ -314,7 +356,12 @@ impl Drop for Session {
             })
             .dec();
         let (presence, connection) = (self.distributor.presence.clone(), self.connection.clone());
+        let linger = self.linger;
         tokio::spawn(async move {
+            // Listed while what it was handed waits for the next poll's
+            // cursor, so that a cursor reaching another distributor is
+            // passed on here.
+            tokio::time::sleep(linger).await;
             // Should this fail, the entry expires with its TTL.
             if let Err(e) = presence.unregister(&connection).await {
                 tracing::debug!(error = %e, "cannot unregister a closed connection");

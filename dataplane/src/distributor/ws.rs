@@ -1,7 +1,7 @@
 //! `GET /v1/connect/ws`: WebSocket. The server sends text frames
 //! `{"type":"notification", ...envelope}`; the client acknowledges with
-//! `{"type":"ack","ids":[...]}` and is answered `{"type":"acked","ids":[...]}`
-//! with the ids that are acknowledged now.
+//! `{"type":"ack","through":position}` or `{"type":"ack","ids":[...]}` and is
+//! answered `{"type":"acked",...}` with what is acknowledged now.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,15 +27,25 @@ pub enum ServerFrame {
     /// A notification: the envelope's fields beside `type`.
     Notification(Envelope),
     /// The answer to an `ack`: its ids that were held for the recipient and
-    /// now are not, or that it had acknowledged already.
-    Acked { ids: Vec<String> },
-    /// `bad_frame`: the client sent something that is not a client frame;
-    /// the connection stays open. `unknown_id`: after the `acked`, the ids
-    /// of an `ack` never sent to the recipient, as far as the service
-    /// remembers; the connection stays open. `unavailable`: the inbox is unreachable;
-    /// either an `ack` was not taken (the connection stays open: send it
-    /// again later) or the connection is closing with 1013. `slow_client`:
-    /// the connection is closing with 4001.
+    /// now are not, or that it had acknowledged already; and its `through`,
+    /// when it had one.
+    Acked {
+        ids: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(nullable = false)]
+        through: Option<u64>,
+    },
+    /// `bad_frame`: the client sent something that is not a client frame.
+    /// `empty_ack`, `too_many_ids`, `invalid_id`, `beyond_sent`: an `ack`
+    /// refused, as `POST /v1/ack` refuses it; nothing of it is taken. The
+    /// connection stays open after any of these. `unknown_id`:
+    /// after the `acked`, the ids of an `ack` never sent to the recipient,
+    /// as far as the service remembers; the connection stays open.
+    /// `unavailable`: the inbox is unreachable; either an `ack` was not
+    /// taken (the connection stays open: send it again later) or the
+    /// connection is closing with 1013. `slow_client`: the connection is
+    /// closing with 4001. `ack_timeout`: the connection is closing with
+    /// 4002.
     Error { code: String, message: String },
 }
 
@@ -43,8 +53,16 @@ pub enum ServerFrame {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientFrame {
-    /// Acknowledges notifications by id: they are not delivered again.
-    Ack { ids: Vec<String> },
+    /// Acknowledges notifications: everything up to `through` that this
+    /// connection was sent, and the `ids` (up to 1000); one of the two at
+    /// least. They are not delivered again.
+    Ack {
+        #[serde(default)]
+        ids: Vec<String>,
+        #[serde(default)]
+        #[schema(nullable = false)]
+        through: Option<u64>,
+    },
 }
 
 /// Connect by WebSocket
@@ -58,17 +76,21 @@ pub enum ClientFrame {
 ///   `{"type":"notification", ...envelope}`, `{"type":"acked","ids":[...]}`
 ///   answering an `ack`, `{"type":"error","code":"...","message":"..."}`;
 /// - client to server (schema `ClientFrame`):
-///   `{"type":"ack","ids":[...]}`.
+///   `{"type":"ack","through":1042}` (everything this connection was sent up
+///   to that position) or `{"type":"ack","ids":[...]}`.
 ///
 /// While presence (where connections are registered) is unreachable, the
 /// handshake is answered `503` `unavailable` with `Retry-After`.
 ///
-/// A live notification waits for an acknowledgement (10 s by default)
-/// before the recipient's next one is sent. The server closes with `1001`
-/// when the distributor stops (reconnect), `1013` when the inbox is
-/// unreachable and `4001` when more live notifications waited for this
-/// connection than its queue holds (256 by default); an `error` frame with
-/// the reason (`unavailable`, `slow_client`) comes just before the last two.
+/// Live notifications are sent without waiting for acknowledgements, up to
+/// the delivery window (128 by default) not yet acknowledged. The server
+/// closes with `1001` when the distributor stops (reconnect), `1013` when
+/// the inbox is unreachable, `4001` when more live notifications waited for
+/// this connection than its queue holds (256 by default) and `4002` when a
+/// notification sent to it was not acknowledged within the acknowledgement
+/// timeout (10 s by default); an `error` frame with the reason
+/// (`unavailable`, `slow_client`, `ack_timeout`) comes just before the last
+/// three.
 /// An `ack` the server could not take (the inbox is unreachable) is answered
 /// with an `error` frame `unavailable` instead of `acked`, and the
 /// connection stays open: send the `ack` again later. An `ack` of ids never
@@ -122,6 +144,9 @@ pub async fn connect(
 /// Close code for a client that did not keep up with its notifications.
 pub const CLOSE_SLOW_CLIENT: u16 = 4001;
 
+/// Close code for a client that acknowledged nothing in time.
+pub const CLOSE_SILENT: u16 = 4002;
+
 async fn serve(mut socket: WebSocket, mut session: Session) {
     let stop = session.stop();
     loop {
@@ -137,6 +162,7 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                     let _ = send(&mut socket, &error(e.code(), &e.to_string())).await;
                     let code = match e {
                         FeedError::SlowClient => CLOSE_SLOW_CLIENT,
+                        FeedError::Silent => CLOSE_SILENT,
                         FeedError::Inbox(_) => close_code::AGAIN,
                     };
                     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from(e.code()) }))).await;
@@ -147,18 +173,15 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                 let Some(Ok(message)) = message else { return };
                 let reply = match message {
                     Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
-                        Ok(ClientFrame::Ack { ids }) => match session.acknowledge(&ids).await {
-                            Ok(found) if found.unknown.is_empty() => ServerFrame::Acked { ids: found.known },
-                            Ok(found) => {
-                                if send(&mut socket, &ServerFrame::Acked { ids: found.known }).await.is_err() {
+                        Ok(ClientFrame::Ack { ids, through }) => match acknowledge(&session, ids, through).await {
+                            Ok((acked, None)) => acked,
+                            Ok((acked, Some(unknown))) => {
+                                if send(&mut socket, &acked).await.is_err() {
                                     return;
                                 }
-                                error("unknown_id", &super::ack::unknown_message(&found.unknown))
+                                unknown
                             }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cannot acknowledge");
-                                error("unavailable", "the inbox is unreachable; acknowledge again later")
-                            }
+                            Err(refused) => refused,
                         },
                         Err(e) => error("bad_frame", &format!("not a client frame: {e}")),
                     },
@@ -176,6 +199,41 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
             }
         }
     }
+}
+
+/// Takes an `ack` frame: the `acked` answer, and an `unknown_id` error for
+/// ids never sent; or, when nothing was taken, the error that says why.
+async fn acknowledge(
+    session: &Session,
+    ids: Vec<String>,
+    through: Option<u64>,
+) -> Result<(ServerFrame, Option<ServerFrame>), ServerFrame> {
+    let refused = |e: ApiError| error(e.code, &e.message);
+    super::ack::check(&ids, through).map_err(refused)?;
+    let unavailable = |e: crate::inbox::InboxError| {
+        tracing::warn!(error = %e, "cannot acknowledge");
+        error(
+            "unavailable",
+            "the inbox is unreachable; acknowledge again later",
+        )
+    };
+    if let Some(position) = through {
+        if session.fed_through().is_none_or(|fed| position > fed) {
+            return Err(refused(super::ack::beyond_sent(position)));
+        }
+        session
+            .acknowledge_through(position)
+            .await
+            .map_err(unavailable)?;
+    }
+    let found = session.acknowledge(&ids).await.map_err(unavailable)?;
+    let acked = ServerFrame::Acked {
+        ids: found.known,
+        through,
+    };
+    let unknown = (!found.unknown.is_empty())
+        .then(|| error("unknown_id", &super::ack::unknown_message(&found.unknown)));
+    Ok((acked, unknown))
 }
 
 fn error(code: &str, message: &str) -> ServerFrame {

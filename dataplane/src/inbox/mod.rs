@@ -54,7 +54,7 @@ pub trait Inbox: Send + Sync + 'static {
     /// `retention` ago; returns how many rows went.
     async fn purge(&self, now_ms: u64, retention: std::time::Duration) -> Result<u64, InboxError>;
 
-    /// Whether the inbox's server is reachable now.
+    /// Whether the inbox's server is reachable now, for `notif_dependency_up`.
     async fn is_reachable(&self) -> bool;
 }
 

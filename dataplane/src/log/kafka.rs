@@ -79,6 +79,12 @@ impl KafkaLog {
             queue_timeout: config.produce_timeout,
         })
     }
+
+    /// Completes once the topic's partition count is first read: a receiver
+    /// is not ready before, since its first publishes would wait for it.
+    pub async fn partition_count_read(&self) {
+        self.placement.counted().await;
+    }
 }
 
 #[async_trait]
@@ -112,8 +118,8 @@ impl Log for KafkaLog {
         Ok(())
     }
 
-    /// Kafka answers, and the topic's partition count is known: without it
-    /// every write is refused.
+    /// Kafka answers, and the topic's partition count is known recently
+    /// enough: without it every write is refused.
     async fn is_reachable(&self) -> bool {
         if !self.placement.is_current() {
             return false;

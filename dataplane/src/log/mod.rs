@@ -24,7 +24,7 @@ pub trait Log: Send + Sync + 'static {
     /// every one is durable; an error means some may not be.
     async fn append(&self, batch: &[Notification]) -> Result<(), LogError>;
 
-    /// Whether the log is reachable now, for readiness.
+    /// Whether the log is reachable now, for `notif_dependency_up`.
     async fn is_reachable(&self) -> bool;
 }
 
@@ -74,7 +74,7 @@ pub trait LogReader: Send + Sync + 'static {
 
     fn resume(&self, partitions: &[i32]);
 
-    /// Whether the log is reachable now, for readiness.
+    /// Whether the log is reachable now, for `notif_dependency_up`.
     async fn is_reachable(&self) -> bool;
 }
 

@@ -73,6 +73,8 @@ struct View {
 /// task that reads the topic's partition count.
 pub struct Placement {
     view: Arc<Mutex<View>>,
+    /// True once the count is first read.
+    counted: tokio::sync::watch::Receiver<bool>,
     stale_after: Duration,
     refresher: tokio::task::JoinHandle<()>,
 }
@@ -91,16 +93,28 @@ impl Placement {
             usable_at: now,
             read_at: now,
         }));
+        let (counted_tx, counted) = tokio::sync::watch::channel(false);
         let refresh = Refresh {
             config: config.clone(),
             producer,
             view: view.clone(),
+            counted: counted_tx,
             fence: config.fence(),
         };
         Placement {
             view,
+            counted,
             stale_after: config.stale_after(),
             refresher: tokio::spawn(refresh.run()),
+        }
+    }
+
+    /// Completes once the partition count is first read.
+    pub async fn counted(&self) {
+        let mut counted = self.counted.clone();
+        // An error only when the refresher is gone, and then no count comes.
+        if counted.wait_for(|counted| *counted).await.is_err() {
+            std::future::pending::<()>().await;
         }
     }
 
@@ -144,6 +158,7 @@ struct Refresh {
     config: KafkaConfig,
     producer: FutureProducer,
     view: Arc<Mutex<View>>,
+    counted: tokio::sync::watch::Sender<bool>,
     fence: Duration,
 }
 
@@ -202,6 +217,7 @@ impl Refresh {
             usable_at,
             read_at: now,
         };
+        self.counted.send_replace(true);
         Some(count)
     }
 

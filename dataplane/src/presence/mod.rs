@@ -50,7 +50,7 @@ pub trait Presence: Send + Sync + 'static {
     /// Where distributor `id` takes forwarded notifications, while it is alive.
     async fn distributor_address(&self, id: &str) -> Result<Option<String>, PresenceError>;
 
-    /// Whether presence's server is reachable now.
+    /// Whether presence's server is reachable now, for `notif_dependency_up`.
     async fn is_reachable(&self) -> bool;
 }
 

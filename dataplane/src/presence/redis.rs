@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Connection, Presence, PresenceError};
 use crate::notification::now_ms;
@@ -42,7 +42,13 @@ pub struct RedisPresence {
 impl RedisPresence {
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, PresenceError> {
         let client = redis::Client::open(url)?;
-        let redis = ConnectionManager::new(client).await?;
+        // Few, short reconnection attempts: a request waits for them, and
+        // while Redis is away a client connecting should get its 503 in
+        // about a second, not after the default's many seconds of backoff.
+        let config = ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let redis = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisPresence {
             redis,
             prefix: prefix.to_string(),

@@ -3,16 +3,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use prometheus_client::registry::Registry;
 
 use super::{Receiver, request::Limits, router};
-use crate::admin::{self, AdminArgs, Readiness};
+use crate::admin::{self, AdminArgs, Ready};
 use crate::auth::config::{JwtArgs, PublisherAuthArgs};
 use crate::auth::publisher::PublisherAuth;
 use crate::config::ConfigError;
+use crate::dependencies::{self, Dependency};
 use crate::log::{KafkaArgs, KafkaLog, Log};
-use crate::metrics::ReceiverMetrics;
+use crate::metrics::{DependencyMetrics, ReceiverMetrics};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReceiverArgs {
@@ -73,19 +73,6 @@ impl LimitArgs {
     }
 }
 
-/// Ready while the log is reachable.
-pub struct LogReadiness(pub Arc<dyn Log>);
-
-#[async_trait]
-impl Readiness for LogReadiness {
-    async fn check(&self) -> Result<(), String> {
-        match self.0.is_reachable().await {
-            true => Ok(()),
-            false => Err("the log is not reachable".into()),
-        }
-    }
-}
-
 impl ReceiverArgs {
     /// Serves the publish API and the admin port until `shutdown` completes,
     /// then finishes the requests in flight (each waits for its write).
@@ -94,25 +81,45 @@ impl ReceiverArgs {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let auth = self.auth.load(self.jwt.verifier()?)?;
-        let log: Arc<dyn Log> = Arc::new(KafkaLog::new(&self.kafka.config()).map_err(|e| {
+        let kafka = Arc::new(KafkaLog::new(&self.kafka.config()).map_err(|e| {
             ConfigError::new(
                 "--kafka-property",
                 format!("Kafka refuses the client settings: {e}"),
             )
         })?);
+        let log: Arc<dyn Log> = kafka.clone();
         let mut registry = Registry::default();
         let metrics = ReceiverMetrics::default().register(&mut registry);
+        let dependency_metrics = DependencyMetrics::default().register(&mut registry);
         let receiver = Arc::new(self.limits.receiver(log.clone(), auth, metrics)?);
 
         let public = crate::serve::bind("--http-addr", self.http_addr).await?;
         let admin = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
         tracing::info!(http = %self.http_addr, admin = %self.admin.admin_addr, topic = %self.kafka.kafka_topic, "receiver serving");
 
-        let admin_router = admin::router(registry, Arc::new(LogReadiness(log)));
+        let stop = crate::serve::cancel_on(shutdown);
+        let ready = Ready::new(stop.clone());
+        // Started once the partition count is read: the first publishes
+        // would wait for it. Later, Kafka away does not make it unready.
+        tokio::spawn({
+            let (ready, stop) = (ready.clone(), stop.clone());
+            async move {
+                tokio::select! {
+                    () = kafka.partition_count_read() => ready.started(),
+                    () = stop.cancelled() => {}
+                }
+            }
+        });
+        tokio::spawn(dependencies::watch(
+            vec![Dependency::KafkaLog(log)],
+            dependency_metrics,
+            stop.clone(),
+        ));
+        let admin_router = admin::router(registry, ready);
         crate::serve::serve(
             (public, router(receiver).merge(crate::openapi::router())),
             (admin, admin_router),
-            crate::serve::cancel_on(shutdown),
+            stop,
         )
         .await?;
         tracing::info!("receiver stopped");

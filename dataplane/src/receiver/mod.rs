@@ -6,7 +6,7 @@ mod config;
 mod publish;
 pub mod request;
 
-pub use config::{LimitArgs, LogReadiness, ReceiverArgs};
+pub use config::{LimitArgs, ReceiverArgs};
 pub use publish::{Accepted, router};
 
 use std::sync::Arc;

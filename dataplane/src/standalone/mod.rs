@@ -20,8 +20,9 @@ use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
 
+use crate::admin::Ready;
 use crate::auth::config::{JwtArgs, PublisherAuthArgs};
-use crate::director::{Backends, DirectorReadiness, RoutingArgs};
+use crate::director::{Backends, RoutingArgs};
 use crate::distributor::{ConnectionArgs, Parts};
 use crate::inbox::{Inbox, SqliteInbox};
 use crate::log::SqliteLog;
@@ -90,6 +91,7 @@ impl StandaloneArgs {
                 presence,
                 forward: distributor.clone(),
             },
+            distributor.ack_timeout,
             director_metrics,
         )?;
 
@@ -110,14 +112,12 @@ impl StandaloneArgs {
             .merge(crate::distributor::router(distributor))
             .merge(crate::openapi::router())
             .merge(demo::router(demo_secret));
-        tokio::spawn(self.routing.purge(inbox.clone(), stop.clone()));
-        let admin_router = crate::admin::router(
-            registry,
-            Arc::new(DirectorReadiness {
-                inbox,
-                log: log.clone(),
-            }),
-        );
+        tokio::spawn(self.routing.purge(inbox, stop.clone()));
+        // No `notif_dependency_up`: the log and the inbox are in this
+        // process, and have no server to lose.
+        let ready = Ready::new(stop.clone());
+        ready.started();
+        let admin_router = crate::admin::router(registry, ready);
         let routing = tokio::spawn(routing.run(stop.clone().cancelled_owned()));
         crate::serve::serve((public, public_router), (admin, admin_router), stop).await?;
         routing.await?;

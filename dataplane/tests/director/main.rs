@@ -82,6 +82,7 @@ impl TestDirector {
             routing: RoutingArgs {
                 delivery_attempts: 2,
                 retry_backoff_ms: 50,
+                delivery_window: 8,
                 max_held: 100,
                 drain_timeout_secs: 5,
                 inbox_retention_hours: 1,

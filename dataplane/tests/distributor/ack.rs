@@ -101,8 +101,14 @@ async fn bad_acks_get_their_status_and_error() {
         (
             "{\"ids\":[]}",
             StatusCode::UNPROCESSABLE_ENTITY,
-            "empty_ids",
-            Some("ids"),
+            "empty_ack",
+            None,
+        ),
+        (
+            "{\"through\":5}",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "beyond_sent",
+            Some("through"),
         ),
         (
             "{\"ids\":[\"ok\",\"a b\"]}",

@@ -29,7 +29,7 @@ async fn a_connected_client_receives_live_in_order_after_its_inbox(service: Serv
     assert_eq!(other_tab.ids(2).await, ["stored-1", "stored-2"]);
     publish(&service, "carol", &["live-1", "live-2", "live-3"]).await;
     let expected = ["stored-1", "stored-2", "live-1", "live-2", "live-3"];
-    // Each live one waits for an acknowledgement before the next is sent.
+    // Acknowledged one by one here; `window` tests the pipelined way.
     let mut received = Vec::new();
     while received.len() < expected.len() {
         let id = client.ids(1).await;

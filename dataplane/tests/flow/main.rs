@@ -16,6 +16,7 @@ mod openapi;
 mod relay;
 mod sdk;
 mod standalone;
+mod window;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -73,7 +74,13 @@ fn settings() -> Env {
 
 impl Service {
     pub async fn distributed() -> Service {
-        let deployment = Deployment::distributed(Path::new(NOTIFD), 3, settings()).await;
+        Service::distributed_with(Env::new()).await
+    }
+
+    /// The distributed roles with `extra` settings besides the tests' own.
+    pub async fn distributed_with(extra: Env) -> Service {
+        let env = settings().into_iter().chain(extra).collect();
+        let deployment = Deployment::distributed(Path::new(NOTIFD), 3, env).await;
         let Storage::Database(db) = &deployment.storage else {
             unreachable!("a distributed deployment keeps its inbox in Postgres")
         };
@@ -83,8 +90,14 @@ impl Service {
 
     /// `notifd standalone` with the same credentials and timings.
     pub async fn standalone() -> Service {
+        Service::standalone_with(Env::new()).await
+    }
+
+    /// `notifd standalone` with `extra` settings besides the tests' own.
+    pub async fn standalone_with(extra: Env) -> Service {
         let data_dir = std::env::temp_dir().join(testenv::unique_name("standalone"));
-        Service::standalone_on(&data_dir, settings()).await
+        let env = settings().into_iter().chain(extra).collect();
+        Service::standalone_on(&data_dir, env).await
     }
 
     /// `notifd standalone` on `data_dir` with `env` (credentials, say).
@@ -181,6 +194,19 @@ impl Service {
         .await;
     }
 
+    /// Waits until `recipient`'s inbox is empty.
+    pub async fn wait_for_inbox_empty(&self, recipient: &str) {
+        testenv::wait_until(
+            &format!("{recipient}'s inbox is empty"),
+            Duration::from_secs(10),
+            async || {
+                let held = self.inbox.pending(recipient, None, 1, now_ms()).await;
+                held.expect("the inbox").is_empty()
+            },
+        )
+        .await;
+    }
+
     /// Waits until the director counts `count` notifications delivered (a
     /// client acknowledged each live).
     pub async fn wait_for_delivered(&self, count: usize) {
@@ -218,6 +244,25 @@ impl Service {
             }
         }
         ids
+    }
+
+    /// The sum of metric `name` of the process playing `role`.
+    pub async fn count(&self, role: &str, name: &str) -> f64 {
+        testenv::metric_sum(&self.metrics(role).await, name)
+    }
+
+    /// Waits until the distributor holds `count` connections.
+    pub async fn wait_for_connections(&self, count: usize) {
+        testenv::wait_until(
+            &format!("{count} connections"),
+            Duration::from_secs(10),
+            async || {
+                self.count("distributor", "notif_distributor_connections")
+                    .await
+                    == count as f64
+            },
+        )
+        .await;
     }
 
     /// The metrics of the process playing `role`, as its admin port serves them.
@@ -353,27 +398,66 @@ impl WsClient {
         }
     }
 
+    /// The next `count` notification frames.
+    pub async fn notifications(&mut self, count: usize) -> Vec<serde_json::Value> {
+        let mut frames = Vec::new();
+        while frames.len() < count {
+            let frame = self.next("notification", Duration::from_secs(15)).await;
+            let got = frames.len();
+            frames.push(
+                frame.unwrap_or_else(|| panic!("got {got}, not {count} notifications, within 15s")),
+            );
+        }
+        frames
+    }
+
     /// The ids of the next `count` notifications.
     pub async fn ids(&mut self, count: usize) -> Vec<String> {
-        let mut ids = Vec::new();
-        while ids.len() < count {
-            let frame = self.next("notification", Duration::from_secs(15)).await;
-            let frame = frame
-                .unwrap_or_else(|| panic!("got {ids:?}, not {count} notifications, within 15s"));
-            ids.push(frame["id"].as_str().expect("an id").to_string());
-        }
-        ids
+        let frames = self.notifications(count).await;
+        frames
+            .iter()
+            .map(|f| f["id"].as_str().expect("an id").to_string())
+            .collect()
     }
 
     pub async fn ack(&mut self, ids: &[String]) {
-        use futures::SinkExt;
-        let frame = serde_json::json!({"type": "ack", "ids": ids}).to_string();
-        self.socket
-            .send(tokio_tungstenite::tungstenite::Message::text(frame))
-            .await
-            .expect("send an ack");
+        self.send_ack(serde_json::json!({"type": "ack", "ids": ids}))
+            .await;
         self.next("acked", Duration::from_secs(5))
             .await
             .expect("the ack is answered");
+    }
+
+    /// Acknowledges everything through `position`; returns the answer, an
+    /// `acked` or an `error` frame.
+    pub async fn ack_through(&mut self, position: u64) -> serde_json::Value {
+        self.send_ack(serde_json::json!({"type": "ack", "through": position}))
+            .await;
+        let answer = async {
+            use futures::StreamExt;
+            loop {
+                let message = self.socket.next().await.expect("open").expect("a frame");
+                if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                    let frame: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+                    if frame["type"] != "notification" {
+                        return frame;
+                    }
+                    self.unread.push_back(frame);
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .expect("the ack is answered")
+    }
+
+    async fn send_ack(&mut self, frame: serde_json::Value) {
+        use futures::SinkExt;
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                frame.to_string(),
+            ))
+            .await
+            .expect("send an ack");
     }
 }

@@ -26,10 +26,6 @@ async fn publish_one(service: &Service, recipient: &str, id: &str) {
 }
 
 /// What the director counts, by metric name.
-async fn director_count(service: &Service, name: &str) -> f64 {
-    testenv::metric_sum(&service.metrics("director").await, name)
-}
-
 #[tokio::test]
 async fn an_sse_acknowledgement_sent_to_another_distributor_is_passed_on() {
     let (service, second) = with_second_distributor().await;
@@ -58,12 +54,14 @@ async fn an_sse_acknowledgement_sent_to_another_distributor_is_passed_on() {
     }
     service.wait_for_delivered(5).await;
     assert_eq!(
-        director_count(&service, "notif_delivery_retries_total").await,
+        service
+            .count("director", "notif_delivery_retries_total")
+            .await,
         0.0,
         "each was acknowledged on its first forward"
     );
     assert_eq!(
-        director_count(&service, "notif_inbox_writes_total").await,
+        service.count("director", "notif_inbox_writes_total").await,
         0.0
     );
     drop(events);
@@ -115,7 +113,7 @@ async fn polls_that_alternate_between_distributors_acknowledge_by_their_cursor()
     assert_eq!(received, ["polled-0", "polled-1", "polled-2", "polled-3"]);
     service.wait_for_delivered(4).await;
     assert_eq!(
-        director_count(&service, "notif_inbox_writes_total").await,
+        service.count("director", "notif_inbox_writes_total").await,
         0.0,
         "none timed out and was stored"
     );

@@ -234,6 +234,8 @@ impl Pod {
                 ports: Some(container_ports),
                 resources: component.spec(nc).resources.clone(),
                 liveness_probe: Some(probe("/healthz")),
+                // The process only (started, not draining): a server away
+                // must not take every replica out of its Service at once.
                 readiness_probe: Some(probe("/readyz")),
                 security_context: Some(SecurityContext {
                     allow_privilege_escalation: Some(false),

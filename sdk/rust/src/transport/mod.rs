@@ -5,6 +5,7 @@ pub mod poll;
 pub mod sse;
 pub mod ws;
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -16,6 +17,38 @@ use crate::subscriber::{Error, Subscriber};
 
 /// How many ids are remembered for de-duplication.
 const REMEMBERED: usize = 10_000;
+
+/// Acknowledgements to send: everything through a position, and ids.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Acks {
+    pub through: Option<u64>,
+    pub ids: Vec<String>,
+}
+
+impl Acks {
+    fn is_empty(&self) -> bool {
+        self.through.is_none() && self.ids.is_empty()
+    }
+
+    /// Adds `other`'s, as one acknowledgement.
+    pub fn merge(&mut self, other: Acks) {
+        self.through = self.through.max(other.through);
+        self.ids.extend(other.ids);
+    }
+
+    /// The protocol's acknowledgement: `through` and `ids`, each when there
+    /// is one.
+    pub fn to_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut json = serde_json::Map::new();
+        if let Some(through) = self.through {
+            json.insert("through".into(), through.into());
+        }
+        if !self.ids.is_empty() {
+            json.insert("ids".into(), self.ids.clone().into());
+        }
+        json
+    }
+}
 
 /// How a connection ended.
 pub enum Ended {
@@ -37,8 +70,11 @@ pub struct Link {
     pub after: Option<u64>,
     seen: Recent,
     acked: Recent,
+    /// Notifications handed over and not yet acknowledged in a cumulative
+    /// acknowledgement, in order; whether the application acknowledged each.
+    handed: VecDeque<(String, u64, bool)>,
     /// Acknowledgements not yet sent (for want of a connection).
-    pub unsent: Vec<String>,
+    pub unsent: Acks,
     out: mpsc::Sender<Result<Notification, Error>>,
     acks: mpsc::UnboundedReceiver<String>,
     connected: watch::Sender<bool>,
@@ -66,7 +102,8 @@ impl Link {
             after: subscriber.resume.after,
             seen: Recent::new(REMEMBERED),
             acked: Recent::new(REMEMBERED),
-            unsent: Vec::new(),
+            handed: VecDeque::new(),
+            unsent: Acks::default(),
             out,
             acks,
             connected,
@@ -106,7 +143,7 @@ impl Link {
     pub async fn deliver(&mut self, notification: Notification) -> Result<(), Ended> {
         if !self.seen.insert(&notification.id) {
             if self.acked.contains(&notification.id) {
-                self.unsent.push(notification.id);
+                self.unsent.ids.push(notification.id);
             }
             return Ok(());
         }
@@ -114,6 +151,12 @@ impl Link {
             self.after
                 .map_or(notification.position, |a| a.max(notification.position)),
         );
+        if self.handed.len() == REMEMBERED {
+            // Never acknowledged, it seems: later ones go by id then.
+            self.handed.pop_front();
+        }
+        self.handed
+            .push_back((notification.id.clone(), notification.position, false));
         self.out
             .send(Ok(notification))
             .await
@@ -121,8 +164,10 @@ impl Link {
     }
 
     /// Waits for the next acknowledgement from the application; returns
-    /// every one waiting, with those not sent before.
-    pub async fn acks(&mut self) -> Result<Vec<String>, Ended> {
+    /// every one waiting, with those not sent before: cumulatively through
+    /// the last of those handed over in a row that are all acknowledged, by
+    /// id for the others.
+    pub async fn acks(&mut self) -> Result<Acks, Ended> {
         if self.unsent.is_empty() {
             let id = self.acks.recv().await.ok_or(Ended::Dropped)?;
             self.take_ack(id);
@@ -130,6 +175,14 @@ impl Link {
         while let Ok(id) = self.acks.try_recv() {
             self.take_ack(id);
         }
+        while let Some((_, position, true)) = self.handed.front() {
+            self.unsent.through = self.unsent.through.max(Some(*position));
+            self.handed.pop_front();
+        }
+        let acked_out_of_order = self.handed.iter().filter(|(_, _, acked)| *acked);
+        let ids: Vec<String> = acked_out_of_order.map(|(id, _, _)| id.clone()).collect();
+        self.handed.retain(|(_, _, acked)| !acked);
+        self.unsent.ids.extend(ids);
         Ok(std::mem::take(&mut self.unsent))
     }
 
@@ -148,12 +201,16 @@ impl Link {
     /// for them.
     pub fn forget_acks(&mut self) {
         while self.acks.try_recv().is_ok() {}
-        self.unsent.clear();
+        self.unsent = Acks::default();
+        self.handed.clear();
     }
 
     fn take_ack(&mut self, id: String) {
         self.acked.insert(&id);
-        self.unsent.push(id);
+        match self.handed.iter_mut().find(|(handed, _, _)| *handed == id) {
+            Some(handed) => handed.2 = true,
+            None => self.unsent.ids.push(id),
+        }
     }
 
     /// Ends the subscription with `error`.
@@ -164,12 +221,12 @@ impl Link {
     /// Sends acknowledgements by `POST /v1/ack`, in the background. One that
     /// fails is not lost: the notification comes again and is acknowledged
     /// again then.
-    pub fn post_acks(&self, ids: Vec<String>) {
+    pub fn post_acks(&self, acks: Acks) {
         let request = self
             .http
             .post(format!("{}/v1/ack", self.base_url))
             .bearer_auth(&self.token)
-            .json(&serde_json::json!({ "ids": ids }));
+            .json(&acks.to_json());
         tokio::spawn(async move {
             if let Err(e) = request.send().await.and_then(|r| r.error_for_status()) {
                 tracing::debug!(error = %e, "an acknowledgement failed");
@@ -199,5 +256,59 @@ pub fn classify(status: StatusCode, message: String) -> Ended {
             status: status.as_u16(),
             message,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notification(id: &str, position: u64) -> Notification {
+        Notification {
+            id: id.into(),
+            position,
+            kind: None,
+            payload: serde_json::value::RawValue::from_string("{}".into()).expect("JSON"),
+            published_at_ms: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn acknowledgements_in_a_row_go_as_one_cumulative_ack_and_the_others_by_id() {
+        let (out, _received) = mpsc::channel(16);
+        let (ack, acks) = mpsc::unbounded_channel();
+        let (connected, _) = watch::channel(false);
+        let (_taken, taken) = watch::channel(None);
+        let subscriber = Subscriber::new("http://127.0.0.1:1", "token");
+        let mut link = Link::new(&subscriber, out, acks, connected, taken);
+        for (id, position) in [("a", 10), ("b", 20), ("c", 30), ("d", 40)] {
+            assert!(link.deliver(notification(id, position)).await.is_ok());
+        }
+        for id in ["b", "a", "d"] {
+            ack.send(id.to_string()).expect("sent");
+        }
+        let first = link.acks().await.ok().expect("acks");
+        assert_eq!(
+            first,
+            Acks {
+                through: Some(20),
+                ids: vec!["d".into()]
+            },
+            "c is not acknowledged: d goes by id"
+        );
+        ack.send("c".to_string()).expect("sent");
+        let second = link.acks().await.ok().expect("acks");
+        assert_eq!(
+            second,
+            Acks {
+                through: Some(30),
+                ids: vec![]
+            }
+        );
+        // A duplicate of an acknowledged one is acknowledged again, by id.
+        assert!(link.deliver(notification("a", 10)).await.is_ok());
+        ack.send("x".to_string()).expect("sent");
+        let third = link.acks().await.ok().expect("acks");
+        assert_eq!(third.ids, ["a", "x"]);
     }
 }

@@ -41,8 +41,8 @@ pub async fn run(link: &mut Link) -> Ended {
                 Some(Err(e)) => return Ended::Lost(e.to_string()),
                 None => return Ended::Lost(reason),
             },
-            ids = link.acks() => match ids {
-                Ok(ids) => link.post_acks(ids),
+            acks = link.acks() => match acks {
+                Ok(acks) => link.post_acks(acks),
                 Err(ended) => return ended,
             },
         }

@@ -24,6 +24,15 @@ struct Frame {
 /// Read at a time; a larger frame takes several reads.
 const READ_BUFFER: usize = 8 * 1024;
 
+/// Error frames that answer an acknowledgement; the connection stays open.
+const ACK_ERRORS: [&str; 5] = [
+    "unknown_id",
+    "beyond_sent",
+    "invalid_id",
+    "too_many_ids",
+    "empty_ack",
+];
+
 pub async fn run(link: &mut Link) -> Ended {
     let url = link.url("ws", "/v1/connect/ws");
     // tungstenite zero-fills its whole read buffer before each read: its
@@ -73,20 +82,23 @@ pub async fn run(link: &mut Link) -> Ended {
                         Err(e) => tracing::debug!(error = %e, "a notification frame without a notification"),
                     },
                     // An acknowledgement of an id the server no longer
-                    // remembers: nothing to do, and no reason to close.
-                    "error" if frame.code == "unknown_id" => tracing::debug!(message = %frame.message, "acknowledged an unknown id"),
+                    // remembers, or refused: nothing to do, and no reason
+                    // to close (what was not acknowledged comes again).
+                    "error" if ACK_ERRORS.contains(&frame.code.as_str()) => tracing::debug!(code = %frame.code, message = %frame.message, "an acknowledgement was not taken"),
                     "error" => reason = format!("{}: {}", frame.code, frame.message),
                     _ => {}
                 }
             }
-            ids = link.acks() => {
-                let ids = match ids {
-                    Ok(ids) => ids,
+            acks = link.acks() => {
+                let acks = match acks {
+                    Ok(acks) => acks,
                     Err(ended) => return ended,
                 };
-                let frame = serde_json::json!({"type": "ack", "ids": ids}).to_string();
+                let mut frame = acks.to_json();
+                frame.insert("type".into(), "ack".into());
+                let frame = serde_json::Value::Object(frame).to_string();
                 if let Err(e) = outgoing.send(Message::text(frame)).await {
-                    link.unsent.extend(ids);
+                    link.unsent.merge(acks);
                     return Ended::Lost(e.to_string());
                 }
             }

@@ -1,0 +1,281 @@
+//! One recipient's lane: its notifications, in the order they were read,
+//! delivered live through a window, or stored, never out of order.
+//!
+//! Up to the window's size of them are sent live at once, each saying which
+//! one it follows, so that a connection never receives one while missing an
+//! earlier one still on its way. An acknowledgement frees its place. When one
+//! is not delivered (its connections closed, or stayed silent), nothing more
+//! is sent until every one sent has its outcome; then those not delivered are
+//! sent again, in order, while the acknowledgement timeout allows, or stored
+//! in the inbox together with everything queued behind them, and the
+//! recipient's connections are told to read their inbox again. So no
+//! recipient holds its notifications here for longer than that timeout; and
+//! sooner when the director holds too many: then those waiting longer than
+//! a client that keeps up would take go to the inbox.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use super::route::{Outcome, Router, Send, is_expired};
+use crate::forward;
+use crate::inbox::Positioned;
+
+/// Under pressure (the director holds more than half of what it may), a
+/// lane whose oldest notification has waited this long for an
+/// acknowledgement stores what it holds instead of waiting out the
+/// acknowledgement timeout. Far longer than a client that keeps up takes on
+/// a fast link; a client on a slow one then gets its notifications through
+/// the inbox, a little later.
+const PRESSURE_AGE: Duration = Duration::from_millis(200);
+
+/// A notification read from the log, with where it was read.
+#[derive(Clone)]
+pub struct Item {
+    pub partition: i32,
+    pub offset: i64,
+    pub epoch: u32,
+    pub positioned: Arc<Positioned>,
+}
+
+/// A notification done with, for the director to commit past.
+pub struct Done {
+    pub recipient: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub outcome: Outcome,
+}
+
+/// A notification sent live and not yet delivered.
+struct Flight {
+    item: Item,
+    /// When it was first sent: all its attempts together take at most the
+    /// acknowledgement timeout.
+    first_sent: Instant,
+    attempt: u32,
+    state: State,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    /// Not delivered; `offline` when no distributor had a connection that
+    /// took it.
+    Failed {
+        offline: bool,
+    },
+}
+
+type Outcomes = FuturesUnordered<BoxFuture<'static, (u64, forward::Outcome)>>;
+
+pub struct Lane {
+    pub recipient: String,
+    pub router: Arc<Router>,
+    /// Ends when the director has nothing more for this lane.
+    pub items: mpsc::UnboundedReceiver<Item>,
+    pub done: mpsc::UnboundedSender<Done>,
+    /// Changes when the director holds too many notifications.
+    pub pressure: watch::Receiver<u64>,
+}
+
+impl Lane {
+    pub async fn run(mut self) {
+        let mut queue: VecDeque<Item> = VecDeque::new();
+        let mut flight: VecDeque<Flight> = VecDeque::new();
+        let mut outcomes = Outcomes::new();
+        let mut open = true;
+        loop {
+            let failing = flight.iter().any(|f| f.state != State::Waiting);
+            if failing && !flight.iter().any(|f| f.state == State::Waiting) {
+                self.recover(&mut queue, &mut flight, &mut outcomes).await;
+                continue;
+            }
+            if !failing && flight.len() < self.router.window && !queue.is_empty() {
+                self.send(&mut queue, &mut flight, &mut outcomes).await;
+                continue;
+            }
+            if !open && queue.is_empty() && flight.is_empty() {
+                return;
+            }
+            tokio::select! {
+                item = self.items.recv(), if open => match item {
+                    Some(item) => queue.push_back(item),
+                    None => open = false,
+                },
+                Some((position, outcome)) = outcomes.next() => self.settle(position, outcome, &mut flight),
+                Ok(()) = self.pressure.changed() => {
+                    let waited = flight.front().map(|f| f.first_sent.elapsed());
+                    if waited.is_some_and(|w| w >= PRESSURE_AGE) {
+                        // What was handed over keeps waiting in the
+                        // background, so silent connections are still closed.
+                        tokio::spawn(std::mem::take(&mut outcomes).for_each(|_| async {}));
+                        self.store(&mut queue, &mut flight).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends what the window has room for, from the front of the queue.
+    async fn send(
+        &self,
+        queue: &mut VecDeque<Item>,
+        flight: &mut VecDeque<Flight>,
+        outcomes: &mut Outcomes,
+    ) {
+        let room = self.router.window - flight.len();
+        let mut fresh = Vec::new();
+        while fresh.len() < room
+            && let Some(item) = queue.pop_front()
+        {
+            match is_expired(&item.positioned) {
+                true => self.report(&item, Outcome::Expired),
+                false => fresh.push(Flight {
+                    item,
+                    first_sent: Instant::now(),
+                    attempt: 1,
+                    state: State::Waiting,
+                }),
+            }
+        }
+        self.forward(fresh, flight, outcomes).await;
+    }
+
+    /// Forwards `sending`, in order, behind what `flight` holds.
+    async fn forward(
+        &self,
+        sending: Vec<Flight>,
+        flight: &mut VecDeque<Flight>,
+        outcomes: &mut Outcomes,
+    ) {
+        if sending.is_empty() {
+            return;
+        }
+        let mut follows = flight.back().map(|f| f.item.positioned.position);
+        let sends = sending
+            .iter()
+            .map(|f| {
+                let position = f.item.positioned.position;
+                let send = Send {
+                    item: f.item.positioned.clone(),
+                    follows: follows.replace(position),
+                    wait: self
+                        .router
+                        .ack_timeout
+                        .saturating_sub(f.first_sent.elapsed()),
+                };
+                (position, send)
+            })
+            .collect::<Vec<_>>();
+        let positions: Vec<u64> = sends.iter().map(|(p, _)| *p).collect();
+        let sent = self
+            .router
+            .forward(&self.recipient, sends.into_iter().map(|(_, s)| s).collect())
+            .await;
+        for (position, outcome) in positions.into_iter().zip(sent) {
+            outcomes.push(outcome.map(move |o| (position, o)).boxed());
+        }
+        flight.extend(sending);
+    }
+
+    fn settle(&self, position: u64, outcome: forward::Outcome, flight: &mut VecDeque<Flight>) {
+        let Some(index) = flight
+            .iter()
+            .position(|f| f.item.positioned.position == position && f.state == State::Waiting)
+        else {
+            return;
+        };
+        match outcome {
+            forward::Outcome::Delivered => {
+                if let Some(delivered) = flight.remove(index) {
+                    self.router.delivered(&delivered.item.positioned);
+                    self.report(&delivered.item, Outcome::Delivered);
+                }
+            }
+            forward::Outcome::NotConnected => flight[index].state = State::Failed { offline: true },
+            forward::Outcome::TimedOut => flight[index].state = State::Failed { offline: false },
+        }
+    }
+
+    /// Every notification sent has its outcome, and some were not
+    /// delivered: they go again, in order, after a backoff, while attempts
+    /// and the acknowledgement timeout allow and a connection had them;
+    /// otherwise to the inbox, with what is queued behind them.
+    async fn recover(
+        &mut self,
+        queue: &mut VecDeque<Item>,
+        flight: &mut VecDeque<Flight>,
+        outcomes: &mut Outcomes,
+    ) {
+        let Some(first) = flight.front() else { return };
+        let offline = flight
+            .iter()
+            .all(|f| f.state == State::Failed { offline: true });
+        let attempt = first.attempt;
+        let deadline = first.first_sent + self.router.ack_timeout;
+        let retry_at = Instant::now() + self.router.retry_backoff.delay(attempt);
+        if offline || attempt >= self.router.attempts || retry_at >= deadline {
+            self.store(queue, flight).await;
+            return;
+        }
+        self.router.metrics.retries.inc_by(flight.len() as u64);
+        let sleep = tokio::time::sleep_until(retry_at);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                () = &mut sleep => break,
+                Some(item) = self.items.recv() => queue.push_back(item),
+            }
+        }
+        let mut again = Vec::new();
+        for mut f in std::mem::take(flight) {
+            match is_expired(&f.item.positioned) {
+                true => self.report(&f.item, Outcome::Expired),
+                false => {
+                    f.attempt += 1;
+                    f.state = State::Waiting;
+                    again.push(f);
+                }
+            }
+        }
+        self.forward(again, flight, outcomes).await;
+    }
+
+    /// Stores what was sent and not delivered, and everything queued, in the
+    /// inbox; tells the recipient's connections; then reports them done
+    /// (only then, so that a new lane of the recipient cannot send anything
+    /// live before the connections were told).
+    async fn store(&self, queue: &mut VecDeque<Item>, flight: &mut VecDeque<Flight>) {
+        let mut storing = Vec::new();
+        let held = flight.drain(..).map(|f| f.item).chain(queue.drain(..));
+        for item in held {
+            match is_expired(&item.positioned) {
+                true => self.report(&item, Outcome::Expired),
+                false => storing.push(item),
+            }
+        }
+        let Some(last) = storing.last() else { return };
+        let through = last.positioned.position;
+        let batch: Vec<Arc<Positioned>> = storing.iter().map(|i| i.positioned.clone()).collect();
+        self.router.store(&batch).await;
+        self.router.tell_stored(&self.recipient, through).await;
+        for item in &storing {
+            self.report(item, Outcome::Stored);
+        }
+    }
+
+    fn report(&self, item: &Item, outcome: Outcome) {
+        let _ = self.done.send(Done {
+            recipient: self.recipient.clone(),
+            partition: item.partition,
+            offset: item.offset,
+            outcome,
+        });
+    }
+}
