@@ -4,7 +4,7 @@
 //! distributor are handed to its connections in the order they were sent.
 //!
 //! director → distributor:
-//! `{"items":[{"seq":1,"recipient":"u","message":{"notification":{"envelope":{...},"follows":41,"wait_ms":10000}}}]}`
+//! `{"items":[{"seq":1,"recipient":"u","message":{"notification":{"envelope":{...},"follows":41,"stored_through":40,"wait_ms":10000}}}]}`
 //! or, after a director stored notifications, `{"stored":{"through":42}}` as
 //! the message; distributor → director:
 //! `{"outcomes":[{"seq":1,"outcome":"delivered"}]}`
@@ -38,11 +38,15 @@ pub trait Forward: Send + Sync + 'static {
 pub enum Message {
     /// A notification for the recipient's connections. It goes only to
     /// connections that had the notification it `follows` (the latest
-    /// earlier one of the recipient not yet done; none when all are), and
-    /// waits `wait_ms` at most for an acknowledgement.
+    /// earlier one of the recipient not yet done; none when all are), after
+    /// telling those that did not have `stored_through` (the last position
+    /// the director stored for the recipient lately) to read their inbox;
+    /// and waits `wait_ms` at most for an acknowledgement.
     Notification {
         envelope: Envelope,
         follows: Option<u64>,
+        #[serde(default)]
+        stored_through: Option<u64>,
         wait_ms: u64,
     },
     /// The recipient's notifications through position `through` that were

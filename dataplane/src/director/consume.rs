@@ -8,14 +8,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::lane::{Done, Item, Lane};
 use super::offsets::PartitionOffsets;
-use super::route::Router;
+use super::route::{Outcome, Router};
 use crate::inbox::Positioned;
 use crate::log::{self, LogReader, Record};
 use crate::metrics::{DirectorMetrics, OutcomeLabels};
@@ -23,6 +23,10 @@ use crate::notification::Notification;
 
 /// How often a waiting epoch is checked.
 const EPOCH_CHECK: Duration = Duration::from_millis(200);
+
+/// How long the last position stored for a recipient is remembered, for
+/// its later notifications to carry (see `Lane::stored_through`).
+const REMEMBER_STORES: Duration = Duration::from_secs(600);
 
 /// How often lanes are pressed to store what waits long for an
 /// acknowledgement while the director holds more than half of what it may.
@@ -63,6 +67,8 @@ struct State {
     /// Records of a later epoch, in the order read; their partitions are
     /// paused meanwhile.
     waiting: VecDeque<Item>,
+    /// The last position stored per recipient, and when.
+    stores: HashMap<String, (u64, Instant)>,
 }
 
 impl Consume {
@@ -77,6 +83,7 @@ impl Consume {
             offsets: HashMap::new(),
             open_epoch: 0,
             waiting: VecDeque::new(),
+            stores: HashMap::new(),
         };
         let mut commit = tokio::time::interval(self.commit_interval);
         let mut epoch_check = tokio::time::interval(EPOCH_CHECK);
@@ -88,6 +95,14 @@ impl Consume {
                 biased;
                 () = &mut shutdown => break,
                 Some(done) = finished.recv() => self.finish(done, &mut state),
+                Some(ended) = state.tasks.join_next() => {
+                    if let Err(e) = ended {
+                        // Only a bug ends a lane so; what it held is not
+                        // done, so the commit stops before it and it is
+                        // replayed after a restart.
+                        tracing::error!(error = %e, "a lane failed");
+                    }
+                }
                 record = self.log.next(), if state.held < self.max_held => match record {
                     Ok(record) => self.take(record, &mut state),
                     Err(e) => {
@@ -99,7 +114,10 @@ impl Consume {
                 _ = pressure.tick(), if state.held >= self.max_held / 2 => {
                     state.pressure.send_modify(|generation| *generation += 1);
                 }
-                _ = commit.tick() => self.commit(&state.offsets, false).await,
+                _ = commit.tick() => {
+                    state.stores.retain(|_, (_, at)| at.elapsed() < REMEMBER_STORES);
+                    self.commit(&state.offsets, false).await;
+                }
             }
         }
 
@@ -107,12 +125,13 @@ impl Consume {
         // in time is left for the next owner of the partition, from the
         // committed offset.
         tracing::info!(
-            held = state.held,
+            routing = state.held - state.waiting.len(),
             waiting = state.waiting.len(),
             "director draining"
         );
+        // What waits for its epoch is not routed before the stop.
         let drain = async {
-            while state.held > 0
+            while state.held > state.waiting.len()
                 && let Some(done) = finished.recv().await
             {
                 self.finish(done, &mut state);
@@ -123,7 +142,7 @@ impl Consume {
             .is_err()
         {
             tracing::warn!(
-                abandoned = state.held,
+                abandoned = state.held - state.waiting.len(),
                 "drain timed out; the rest will be replayed"
             );
         }
@@ -159,6 +178,7 @@ impl Consume {
             offset,
             epoch,
             positioned: Arc::new(positioned),
+            read_at: tokio::time::Instant::now(),
         };
         state.held += 1;
         if epoch > state.open_epoch {
@@ -183,6 +203,7 @@ impl Consume {
                     items: receiver,
                     done: state.done.clone(),
                     pressure: state.pressure.subscribe(),
+                    stored_through: state.stores.get(recipient).map(|(position, _)| *position),
                 }
                 .run(),
             );
@@ -236,6 +257,14 @@ impl Consume {
             .inc();
         if let Some(partition) = state.offsets.get_mut(&done.partition) {
             partition.done(done.offset);
+        }
+        if done.outcome == Outcome::Stored {
+            let stored = (done.position, Instant::now());
+            state
+                .stores
+                .entry(done.recipient.clone())
+                .and_modify(|last| *last = (last.0.max(stored.0), stored.1))
+                .or_insert(stored);
         }
         state.held -= 1;
         if let Some(lane) = state.lanes.get_mut(&done.recipient) {

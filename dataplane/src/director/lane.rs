@@ -8,12 +8,14 @@
 //! is sent until every one sent has its outcome; then those not delivered are
 //! sent again, in order, while the acknowledgement timeout allows, or stored
 //! in the inbox together with everything queued behind them, and the
-//! recipient's connections are told to read their inbox again. So no
-//! recipient holds its notifications here for longer than that timeout; and
-//! sooner when the director holds too many: then those waiting longer than
-//! a client that keeps up would take go to the inbox.
+//! recipient's connections are told to read their inbox again (and every
+//! later notification carries the last position stored, for a connection
+//! that was not told). A failing lane waits at most the acknowledgement
+//! timeout from its first send before it stores what it holds; and when the
+//! director holds too many, lanes whose oldest notification was read longer
+//! ago than a client that keeps up would take store theirs at once.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,11 +30,10 @@ use crate::forward;
 use crate::inbox::Positioned;
 
 /// Under pressure (the director holds more than half of what it may), a
-/// lane whose oldest notification has waited this long for an
-/// acknowledgement stores what it holds instead of waiting out the
-/// acknowledgement timeout. Far longer than a client that keeps up takes on
-/// a fast link; a client on a slow one then gets its notifications through
-/// the inbox, a little later.
+/// lane whose oldest notification was read this long ago stores what it
+/// holds instead of waiting out the acknowledgement timeout. Far longer than
+/// a client that keeps up takes on a fast link; a client on a slow one then
+/// gets its notifications through the inbox, a little later.
 const PRESSURE_AGE: Duration = Duration::from_millis(200);
 
 /// A notification read from the log, with where it was read.
@@ -42,6 +43,7 @@ pub struct Item {
     pub offset: i64,
     pub epoch: u32,
     pub positioned: Arc<Positioned>,
+    pub read_at: Instant,
 }
 
 /// A notification done with, for the director to commit past.
@@ -49,6 +51,7 @@ pub struct Done {
     pub recipient: String,
     pub partition: i32,
     pub offset: i64,
+    pub position: u64,
     pub outcome: Outcome,
 }
 
@@ -82,6 +85,10 @@ pub struct Lane {
     pub done: mpsc::UnboundedSender<Done>,
     /// Changes when the director holds too many notifications.
     pub pressure: watch::Receiver<u64>,
+    /// The last position stored for the recipient lately, by this lane or
+    /// an earlier one: every notification sent says it, so that a
+    /// connection not told of the store reads its inbox first.
+    pub stored_through: Option<u64>,
 }
 
 impl Lane {
@@ -92,6 +99,10 @@ impl Lane {
         let mut open = true;
         loop {
             let failing = flight.iter().any(|f| f.state != State::Waiting);
+            // Past it, a failing lane stops waiting for the rest.
+            let deadline = flight
+                .front()
+                .map_or_else(Instant::now, |f| f.first_sent + self.router.ack_timeout);
             if failing && !flight.iter().any(|f| f.state == State::Waiting) {
                 self.recover(&mut queue, &mut flight, &mut outcomes).await;
                 continue;
@@ -109,17 +120,54 @@ impl Lane {
                     None => open = false,
                 },
                 Some((position, outcome)) = outcomes.next() => self.settle(position, outcome, &mut flight),
+                () = tokio::time::sleep_until(deadline), if failing => {
+                    self.store_now(&mut queue, &mut flight, &mut outcomes).await;
+                }
                 Ok(()) = self.pressure.changed() => {
-                    let waited = flight.front().map(|f| f.first_sent.elapsed());
-                    if waited.is_some_and(|w| w >= PRESSURE_AGE) {
-                        // What was handed over keeps waiting in the
-                        // background, so silent connections are still closed.
-                        tokio::spawn(std::mem::take(&mut outcomes).for_each(|_| async {}));
-                        self.store(&mut queue, &mut flight).await;
+                    let oldest = flight.front().map(|f| &f.item).or(queue.front());
+                    if oldest.is_some_and(|i| i.read_at.elapsed() >= PRESSURE_AGE) {
+                        self.store_now(&mut queue, &mut flight, &mut outcomes).await;
                     }
                 }
             }
         }
+    }
+
+    /// Stores what the lane holds without waiting for the rest of the
+    /// outcomes. What was handed over keeps waiting in the background, so
+    /// that silent connections are still closed; one acknowledged after all
+    /// leaves the inbox again (its acknowledgement settled it live).
+    async fn store_now(
+        &mut self,
+        queue: &mut VecDeque<Item>,
+        flight: &mut VecDeque<Flight>,
+        outcomes: &mut Outcomes,
+    ) {
+        let ids: HashMap<u64, String> = flight
+            .iter()
+            .filter(|f| f.state == State::Waiting)
+            .map(|f| {
+                let positioned = &f.item.positioned;
+                (positioned.position, positioned.notification.id.clone())
+            })
+            .collect();
+        let waiting = std::mem::take(outcomes);
+        self.store(queue, flight).await;
+        let (inbox, recipient) = (self.router.inbox.clone(), self.recipient.clone());
+        tokio::spawn(async move {
+            let delivered: Vec<String> = waiting
+                .filter_map(|(position, outcome)| {
+                    let id = ids.get(&position).cloned();
+                    async move { id.filter(|_| outcome == forward::Outcome::Delivered) }
+                })
+                .collect()
+                .await;
+            if !delivered.is_empty()
+                && let Err(e) = inbox.acknowledge(&recipient, &delivered).await
+            {
+                tracing::warn!(error = %e, "cannot remove stored copies of notifications acknowledged live; they come again");
+            }
+        });
     }
 
     /// Sends what the window has room for, from the front of the queue.
@@ -165,6 +213,7 @@ impl Lane {
                 let send = Send {
                     item: f.item.positioned.clone(),
                     follows: follows.replace(position),
+                    stored_through: self.stored_through,
                     wait: self
                         .router
                         .ack_timeout
@@ -205,7 +254,8 @@ impl Lane {
 
     /// Every notification sent has its outcome, and some were not
     /// delivered: they go again, in order, after a backoff, while attempts
-    /// and the acknowledgement timeout allow and a connection had them;
+    /// allow, a connection had them, and at least half the acknowledgement
+    /// timeout is left (a connection gets that long to acknowledge);
     /// otherwise to the inbox, with what is queued behind them.
     async fn recover(
         &mut self,
@@ -218,9 +268,9 @@ impl Lane {
             .iter()
             .all(|f| f.state == State::Failed { offline: true });
         let attempt = first.attempt;
-        let deadline = first.first_sent + self.router.ack_timeout;
+        let last_retry = first.first_sent + self.router.ack_timeout / 2;
         let retry_at = Instant::now() + self.router.retry_backoff.delay(attempt);
-        if offline || attempt >= self.router.attempts || retry_at >= deadline {
+        if offline || attempt >= self.router.attempts || retry_at > last_retry {
             self.store(queue, flight).await;
             return;
         }
@@ -251,7 +301,7 @@ impl Lane {
     /// inbox; tells the recipient's connections; then reports them done
     /// (only then, so that a new lane of the recipient cannot send anything
     /// live before the connections were told).
-    async fn store(&self, queue: &mut VecDeque<Item>, flight: &mut VecDeque<Flight>) {
+    async fn store(&mut self, queue: &mut VecDeque<Item>, flight: &mut VecDeque<Flight>) {
         let mut storing = Vec::new();
         let held = flight.drain(..).map(|f| f.item).chain(queue.drain(..));
         for item in held {
@@ -264,6 +314,7 @@ impl Lane {
         let through = last.positioned.position;
         let batch: Vec<Arc<Positioned>> = storing.iter().map(|i| i.positioned.clone()).collect();
         self.router.store(&batch).await;
+        self.stored_through = Some(through);
         self.router.tell_stored(&self.recipient, through).await;
         for item in &storing {
             self.report(item, Outcome::Stored);
@@ -275,6 +326,7 @@ impl Lane {
             recipient: self.recipient.clone(),
             partition: item.partition,
             offset: item.offset,
+            position: item.positioned.position,
             outcome,
         });
     }

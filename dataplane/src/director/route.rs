@@ -39,10 +39,12 @@ impl Outcome {
     }
 }
 
-/// A notification to forward: what it follows, and how long it may wait.
+/// A notification to forward: what it follows, the last position stored
+/// for its recipient lately, and how long it may wait.
 pub struct Send {
     pub item: Arc<Positioned>,
     pub follows: Option<u64>,
+    pub stored_through: Option<u64>,
     pub wait: Duration,
 }
 
@@ -84,6 +86,7 @@ impl Router {
                 let message = Message::Notification {
                     envelope: Envelope::from(send.item.as_ref()),
                     follows: send.follows,
+                    stored_through: send.stored_through,
                     wait_ms: send.wait.as_millis() as u64,
                 };
                 let forwards: FuturesUnordered<_> = distributors

@@ -78,7 +78,7 @@ pub struct TokenQuery {
         (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter), answered before the token is checked; or the body is not `{\"ids\":[...]}` JSON sent as `application/json` (`invalid_body`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 413, description = "More than 1000 ids (`too_many_ids`).", body = ErrorBody),
-        (status = 422, description = "Neither `ids` nor `through` (`empty_ack`); an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`); `through` is beyond every position sent to the recipient (`beyond_sent`, `field` `through`: nothing is acknowledged); or an id was never sent to the recipient, as far as the service remembers (`unknown_id`, `field` the first such `ids[i]`: the rest is acknowledged all the same).", body = ErrorBody),
+        (status = 422, description = "Neither `ids` nor `through` (`empty_ack`); an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`); `through` is beyond every position sent to the recipient (`beyond_sent`, `field` `through`: only what was sent and waits live is acknowledged, nothing stored); or an id was never sent to the recipient, as far as the service remembers (`unknown_id`, `field` the first such `ids[i]`: the rest is acknowledged all the same).", body = ErrorBody),
         (status = 503, response = Unavailable),
     ),
     security(("client_jwt" = []), ("client_token" = [])),
@@ -110,7 +110,7 @@ pub async fn acknowledge(
         let sent = super::session::acknowledge_through(&distributor, &recipient, position, true)
             .await
             .map_err(unavailable)?;
-        if !sent {
+        if sent.is_none_or(|sent| position > sent) {
             return Err(beyond_sent(position).at("through"));
         }
     }

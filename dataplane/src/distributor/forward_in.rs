@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::Distributor;
+use super::live::Order;
 use crate::forward::{self, Batch, Forward, Outcome, Report, Reports};
 
 pub fn router(distributor: Arc<Distributor>) -> Router {
@@ -97,10 +98,15 @@ impl Distributor {
             forward::Message::Notification {
                 envelope,
                 follows,
+                stored_through,
                 wait_ms,
             } => {
                 let wait = self.ack_timeout.min(Duration::from_millis(wait_ms));
-                self.live.hand(recipient, envelope, follows, wait)
+                let order = Order {
+                    follows,
+                    stored_through,
+                };
+                self.live.hand(recipient, envelope, order, wait)
             }
             forward::Message::Stored { through } => {
                 futures::future::ready(self.live.stored(recipient, through)).boxed()

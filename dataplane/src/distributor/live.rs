@@ -21,7 +21,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Envelope;
 use crate::forward::Outcome;
-use crate::notification::now_ms;
 
 /// Acknowledged ids remembered per recipient.
 const REMEMBERED_ACKS: usize = 64;
@@ -34,6 +33,17 @@ const REMEMBER_FOR: Duration = Duration::from_secs(600);
 
 /// How often recipients past [`REMEMBER_FOR`] are forgotten.
 const FORGET_EVERY: Duration = Duration::from_secs(10);
+
+/// Where a handed notification stands in its recipient's order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Order {
+    /// The latest earlier notification not yet done, which a connection
+    /// must have had to take this one.
+    pub follows: Option<u64>,
+    /// The last position its director stored lately: a connection that did
+    /// not have it reads its inbox first.
+    pub stored_through: Option<u64>,
+}
 
 /// What a connection's queue carries to its session.
 #[derive(Debug)]
@@ -83,10 +93,27 @@ struct Sink {
 }
 
 impl Sink {
-    /// Whether it may take a notification that follows `follows`: it must
-    /// have had that one, or it would receive this one out of order.
-    fn takes(&self, follows: Option<u64>) -> bool {
-        follows.is_none_or(|f| self.through.is_some_and(|t| t >= f))
+    /// Whether it had `position`.
+    fn had(&self, position: u64) -> bool {
+        self.through.is_some_and(|t| t >= position)
+    }
+
+    /// Whether it may take the notification at `position` that follows
+    /// `follows`: it must have had that one, or it would receive this one
+    /// out of order; and not this one already.
+    fn takes(&self, position: u64, follows: Option<u64>) -> bool {
+        follows.is_none_or(|f| self.had(f)) && !self.had(position)
+    }
+
+    /// Tells it that notifications through `through` were stored, unless it
+    /// had them; false when its queue is full or closed.
+    fn tell_stored(&mut self, through: u64) -> bool {
+        if self.had(through) {
+            return true;
+        }
+        let told = self.sender.try_send(Feed::Stored).is_ok();
+        self.through = Some(through);
+        told
     }
 }
 
@@ -97,11 +124,9 @@ struct Recipient {
     waiting: HashMap<String, Vec<AckWaiter>>,
     /// The ids its clients acknowledged last, oldest first.
     acknowledged: VecDeque<String>,
-    /// Everything up to this position that was published before this time
-    /// (ms since the epoch) is acknowledged: a cumulative acknowledgement
-    /// never covers a notification published after it came, whatever
-    /// position it names.
-    acknowledged_through: Option<(u64, u64)>,
+    /// Everything up to it is acknowledged; never beyond what was sent, so
+    /// that no acknowledgement covers a notification sent later.
+    acknowledged_through: Option<u64>,
     /// The largest position sent to a connection of it here.
     sent_through: Option<u64>,
     /// When a connection of it last closed or a client of it acknowledged.
@@ -132,9 +157,9 @@ impl Recipient {
     }
 
     fn was_acknowledged(&self, envelope: &Envelope) -> bool {
-        self.acknowledged_through.is_some_and(|(through, at_ms)| {
-            envelope.position <= through && envelope.published_at_ms <= at_ms
-        }) || self.acknowledged.iter().any(|a| *a == envelope.id)
+        self.acknowledged_through
+            .is_some_and(|through| envelope.position <= through)
+            || self.acknowledged.iter().any(|a| *a == envelope.id)
     }
 
     /// Settles and removes the waiters for `id`; whether there were any.
@@ -384,7 +409,7 @@ impl Live {
         self: &Arc<Self>,
         recipient: &str,
         envelope: Envelope,
-        follows: Option<u64>,
+        order: Order,
         wait: Duration,
     ) -> BoxFuture<'static, Outcome> {
         let ready = |outcome| futures::future::ready(outcome).boxed();
@@ -401,7 +426,14 @@ impl Live {
             }
             let mut connections = Vec::new();
             entry.sinks.retain_mut(|sink| {
-                if !sink.takes(follows) {
+                // A connection not told of what was stored before (it was
+                // not listed in presence then, say) is told now, first.
+                if let Some(stored) = order.stored_through
+                    && !sink.tell_stored(stored)
+                {
+                    return false;
+                }
+                if !sink.takes(position, order.follows) {
                     return true;
                 }
                 match sink.sender.try_send(Feed::Notification(envelope.clone())) {
@@ -464,16 +496,11 @@ impl Live {
             return Outcome::NotConnected;
         };
         let mut told = false;
-        entry
-            .sinks
-            .retain_mut(|sink| match sink.sender.try_send(Feed::Stored) {
-                Ok(()) => {
-                    sink.through = sink.through.max(Some(through));
-                    told = true;
-                    true
-                }
-                Err(_) => false,
-            });
+        entry.sinks.retain_mut(|sink| {
+            let kept = sink.tell_stored(through);
+            told |= kept;
+            kept
+        });
         match told {
             true => Outcome::Delivered,
             false => Outcome::NotConnected,
@@ -511,17 +538,14 @@ impl Live {
     }
 
     /// A client of `recipient` acknowledged everything up to `position`:
-    /// what waits here up to it is done, and so is a notification up to it
-    /// forwarded here again (another distributor sent it); never one
-    /// published later. Returns the largest position sent to the recipient
-    /// here.
+    /// what was sent here up to it is done (waiting, or forwarded here
+    /// again); never anything beyond what was sent. Returns the largest
+    /// position sent to the recipient here.
     pub fn acknowledge_through(&self, recipient: &str, position: u64) -> Option<u64> {
         let mut state = self.lock();
         let entry = state.recipient(recipient);
-        let through = entry
-            .acknowledged_through
-            .map_or(position, |(p, _)| p.max(position));
-        entry.acknowledged_through = Some((through, now_ms()));
+        let position = entry.sent_through.map(|sent| sent.min(position))?;
+        entry.acknowledged_through = entry.acknowledged_through.max(Some(position));
         entry.touched = Instant::now();
         let ids: Vec<String> = entry
             .waiting
@@ -564,7 +588,11 @@ mod tests {
         position: u64,
         follows: Option<u64>,
     ) -> tokio::task::JoinHandle<Outcome> {
-        tokio::spawn(live.hand("u", envelope(id, position), follows, TIMEOUT))
+        let order = Order {
+            follows,
+            stored_through: None,
+        };
+        tokio::spawn(live.hand("u", envelope(id, position), order, TIMEOUT))
     }
 
     async fn next_id(subscription: &mut Subscription) -> String {
@@ -628,6 +656,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_connection_not_told_of_what_was_stored_reads_its_inbox_before_the_next() {
+        let live = Arc::new(Live::default());
+        let mut tab = connect(&live, "c1", Duration::ZERO);
+        let order = Order {
+            follows: None,
+            stored_through: Some(1),
+        };
+        let n2 = tokio::spawn(live.hand("u", envelope("n2", 2), order, TIMEOUT));
+        assert!(matches!(tab.receiver.recv().await, Some(Feed::Stored)));
+        assert_eq!(next_id(&mut tab).await, "n2");
+        live.acknowledge_through("u", 2);
+        assert_eq!(n2.await.expect("done"), Outcome::Delivered);
+        let n3 = tokio::spawn(live.hand("u", envelope("n3", 3), order, TIMEOUT));
+        assert_eq!(next_id(&mut tab).await, "n3", "told once");
+        drop(tab);
+        assert_eq!(n3.await.expect("done"), Outcome::TimedOut);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_connection_that_acknowledges_nothing_in_time_is_closed_as_silent() {
         let live = Arc::new(Live::default());
         let mut silent = connect(&live, "c1", Duration::ZERO);
@@ -639,7 +686,8 @@ mod tests {
         assert!(matches!(silent.receiver.recv().await, Some(Feed::Silent)));
         assert!(silent.receiver.recv().await.is_none(), "then it is closed");
         assert_eq!(
-            live.hand("u", envelope("n2", 2), None, TIMEOUT).await,
+            live.hand("u", envelope("n2", 2), Order::default(), TIMEOUT)
+                .await,
             Outcome::NotConnected
         );
     }
@@ -652,9 +700,7 @@ mod tests {
         next_id(&mut tab).await;
         assert_eq!(live.acknowledge_through("u", u64::MAX), Some(1));
         assert_eq!(n1.await.expect("done"), Outcome::Delivered);
-        let mut later = envelope("n2", 2);
-        later.published_at_ms = now_ms() + 1;
-        let n2 = tokio::spawn(live.hand("u", later, None, TIMEOUT));
+        let n2 = hand(&live, "n2", 2, None);
         assert_eq!(
             next_id(&mut tab).await,
             "n2",
@@ -678,10 +724,13 @@ mod tests {
         assert_eq!(delivery.await.expect("done"), Outcome::Delivered);
         drop(tab);
         // A director's replay: done at once, with no connection here.
-        let replay = live.hand("u", envelope("n1", 1), None, TIMEOUT).await;
+        let replay = live
+            .hand("u", envelope("n1", 1), Order::default(), TIMEOUT)
+            .await;
         assert_eq!(replay, Outcome::Delivered);
         assert_eq!(
-            live.hand("u", envelope("n2", 2), None, TIMEOUT).await,
+            live.hand("u", envelope("n2", 2), Order::default(), TIMEOUT)
+                .await,
             Outcome::NotConnected
         );
     }
@@ -721,7 +770,8 @@ mod tests {
         assert_eq!(delivery.await.expect("done"), Outcome::Delivered);
         // The cursor covers a replay too, and nothing after it.
         assert_eq!(
-            live.hand("u", envelope("n1", 7), None, TIMEOUT).await,
+            live.hand("u", envelope("n1", 7), Order::default(), TIMEOUT)
+                .await,
             Outcome::Delivered
         );
         let mut next = connect(&live, "p2", Duration::from_secs(2));

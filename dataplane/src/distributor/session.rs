@@ -61,6 +61,9 @@ pub struct Session {
     page: VecDeque<Envelope>,
     /// Reading the inbox; live notifications wait until it is done.
     replaying: bool,
+    /// The position of the last notification fed to the client on this
+    /// connection (unlike `after`, never the client's resume point).
+    fed: Option<u64>,
 }
 
 impl Session {
@@ -68,8 +71,9 @@ impl Session {
     /// `after`; what is handed to it waits `linger` for its acknowledgement
     /// after it closes. It joins live delivery first and presence second, and reads
     /// its inbox only after both: a notification stored while it connects is
-    /// then either found in the inbox or forwarded live (see the director's
-    /// route), never stranded. Fails with 503 while presence is unreachable.
+    /// then either found in the inbox or its director's `stored` message
+    /// reaches the connection, which reads the inbox again; never stranded.
+    /// Fails with 503 while presence is unreachable.
     pub async fn open(
         distributor: Arc<Distributor>,
         recipient: String,
@@ -130,6 +134,7 @@ impl Session {
             after,
             page: VecDeque::new(),
             replaying: true,
+            fed: None,
         })
     }
 
@@ -174,6 +179,7 @@ impl Session {
         loop {
             if let Some(envelope) = self.page.pop_front() {
                 self.after = Some(envelope.position);
+                self.fed = self.after;
                 return Ok(Some(envelope));
             }
             if !self.replaying {
@@ -219,12 +225,14 @@ impl Session {
             return Ok(None);
         }
         self.after = Some(envelope.position);
+        self.fed = self.after;
         Ok(Some(envelope))
     }
 
-    /// The position of the last notification fed to the client.
+    /// The position of the last notification fed to the client on this
+    /// connection.
     pub fn fed_through(&self) -> Option<u64> {
-        self.after
+        self.fed
     }
 
     /// The client acknowledged `ids`: they leave the inbox, and live
@@ -235,8 +243,9 @@ impl Session {
 
     /// The client acknowledged everything up to `position`, which this
     /// connection was fed.
-    pub async fn acknowledge_through(&self, position: u64) -> Result<bool, InboxError> {
-        acknowledge_through(&self.distributor, &self.recipient, position, false).await
+    pub async fn acknowledge_through(&self, position: u64) -> Result<(), InboxError> {
+        acknowledge_through(&self.distributor, &self.recipient, position, false).await?;
+        Ok(())
     }
 
     /// Cancelled when the distributor stops.
@@ -260,10 +269,10 @@ pub struct Acknowledged {
 /// Acknowledges `ids` for `recipient`: in live delivery here, then on the
 /// recipient's other distributors, then in the inbox, each looking only for
 /// what was not waiting live before it. A notification acknowledged while it
-/// waited live was either never stored, or stored and forwarded again, and
-/// then its director removes the stored copy (see the director's route); so
-/// the common case, a client acknowledging on its own connection, costs
-/// nothing but memory. An id acknowledged before may have been stored since
+/// waited live was never stored, or its director stored it without waiting
+/// for the outcome and removes the stored copy on this acknowledgement (see
+/// the director's lane); so the common case, a client acknowledging on its
+/// own connection, costs nothing but memory. An id acknowledged before may have been stored since
 /// (a director's replay, while the recipient was away), so it is looked for
 /// in the inbox too.
 pub async fn acknowledge(
@@ -316,17 +325,17 @@ pub async fn acknowledge(
     })
 }
 
-/// Acknowledges everything of `recipient` up to `position`: what waits live
-/// for it, here and on its other distributors (never what is sent later),
-/// then its inbox up to the position. With `only_sent`, a position beyond
-/// every one those distributors sent it leaves the inbox alone and is
-/// answered false: a client cannot acknowledge what it was not sent.
+/// Acknowledges everything of `recipient` up to `position` that was sent
+/// to it: what waits live for it, here and on its other distributors (each
+/// up to what it sent), then its inbox up to the largest position they sent.
+/// With `refuse_beyond`, a position beyond that leaves the inbox alone.
+/// Returns that largest position, if any was sent.
 pub async fn acknowledge_through(
     distributor: &Distributor,
     recipient: &str,
     position: u64,
-    only_sent: bool,
-) -> Result<bool, InboxError> {
+    refuse_beyond: bool,
+) -> Result<Option<u64>, InboxError> {
     let here = distributor.live.acknowledge_through(recipient, position);
     let relayed = Relayed {
         recipient: recipient.to_string(),
@@ -334,15 +343,16 @@ pub async fn acknowledge_through(
         through: Some(position),
     };
     let sent = here.max(relay::relay(distributor, &relayed).await.sent_through);
-    if only_sent && sent.is_none_or(|sent| position > sent) {
-        return Ok(false);
+    let Some(sent) = sent else { return Ok(None) };
+    if refuse_beyond && position > sent {
+        return Ok(Some(sent));
     }
     let stored = distributor
         .inbox
-        .acknowledge_through(recipient, position)
+        .acknowledge_through(recipient, position.min(sent))
         .await?;
     distributor.live.remember(recipient, &stored);
-    Ok(true)
+    Ok(Some(sent))
 }
 
 impl Drop for Session {

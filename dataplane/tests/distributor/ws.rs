@@ -167,7 +167,7 @@ async fn a_client_whose_queue_overflows_is_closed_as_slow() {
                 payload: serde_json::value::RawValue::from_string("1".into()).expect("JSON"),
                 published_at_ms: 0,
             };
-            tokio::spawn(live.hand("u", envelope, None, Duration::from_secs(1)))
+            tokio::spawn(live.hand("u", envelope, Default::default(), Duration::from_secs(1)))
         })
         .collect();
     let mut outcomes = Vec::new();

@@ -51,6 +51,8 @@ macro_rules! on_both {
 const NOTIFD: &str = env!("CARGO_BIN_EXE_notifd");
 pub const API_KEY: &str = "flow-publisher-key";
 pub const JWT_SECRET: &str = "flow-jwt-secret";
+/// The delivery window the tests' deployments use.
+pub const WINDOW: usize = 8;
 
 /// The whole message path, deployed one way or the other, and its inbox.
 pub struct Service {
@@ -66,6 +68,8 @@ fn settings() -> Env {
         ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
         ("NOTIF_ACK_TIMEOUT_SECS", "2".to_string()),
         ("NOTIF_RETRY_BACKOFF_MS", "50".to_string()),
+        // A small window, so that every scenario fills it now and then.
+        ("NOTIF_DELIVERY_WINDOW", WINDOW.to_string()),
         // A short fence when the topic is new or grows (docs/ordering.md).
         ("NOTIF_KAFKA_PARTITION_REFRESH_MS", "200".to_string()),
         ("NOTIF_KAFKA_PRODUCE_TIMEOUT_SECS", "2".to_string()),

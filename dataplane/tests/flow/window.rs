@@ -11,7 +11,7 @@ use dataplane::notification::now_ms;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 
-use crate::{Service, WsClient, on_both};
+use crate::{Service, WINDOW, WsClient, on_both};
 
 /// The service's acknowledgement timeout (`settings`).
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -32,29 +32,42 @@ on_both!(live_notifications_are_pipelined_and_one_cumulative_ack_settles_them);
 async fn live_notifications_are_pipelined_and_one_cumulative_ack_settles_them(service: Service) {
     let mut client = WsClient::connect(&service, "petra").await;
     service.wait_for_connections(1).await;
-    let batch: Vec<(&str, String)> = (0..40).map(|i| ("petra", format!("p{i}"))).collect();
+    let count = WINDOW + 4;
+    let batch: Vec<(&str, String)> = (0..count).map(|i| ("petra", format!("p{i}"))).collect();
     publish(&service, &batch).await;
-    // All of them, without a single acknowledgement: with stop-and-wait the
-    // second would wait for the first's acknowledgement timeout.
-    let frames = client.notifications(40).await;
-    let ids: Vec<&str> = frames
+    // A window's worth without a single acknowledgement (stop-and-wait would
+    // send the second only after the first's acknowledgement), then no more.
+    let window = client.notifications(WINDOW).await;
+    let ids: Vec<&str> = window
         .iter()
         .map(|f| f["id"].as_str().expect("id"))
         .collect();
-    let wanted: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+    let wanted: Vec<String> = (0..WINDOW).map(|i| format!("p{i}")).collect();
     assert_eq!(ids, wanted, "in order");
-    let last = position(&frames[39]);
-
-    let refused = client.ack_through(last + 1).await;
+    assert!(
+        client
+            .next("notification", Duration::from_millis(500))
+            .await
+            .is_none(),
+        "the window is full"
+    );
+    let through = position(&window[WINDOW - 1]);
+    let refused = client.ack_through(through + 1).await;
     assert_eq!(
         (refused["type"].as_str(), refused["code"].as_str()),
         (Some("error"), Some("beyond_sent")),
         "{refused}"
     );
-    let acked = client.ack_through(last).await;
+    let acked = client.ack_through(through).await;
     assert_eq!(acked["type"], "acked", "{acked}");
-    assert_eq!(acked["through"], last);
-    service.wait_for_delivered(40).await;
+    assert_eq!(acked["through"], through);
+
+    let rest = client.notifications(4).await;
+    let ids: Vec<&str> = rest.iter().map(|f| f["id"].as_str().expect("id")).collect();
+    let wanted: Vec<String> = (WINDOW..count).map(|i| format!("p{i}")).collect();
+    assert_eq!(ids, wanted, "the acknowledgement freed the window");
+    client.ack_through(position(&rest[3])).await;
+    service.wait_for_delivered(count).await;
     assert_eq!(
         service.count("director", "notif_inbox_writes_total").await,
         0.0,

@@ -151,12 +151,11 @@ impl Link {
             self.after
                 .map_or(notification.position, |a| a.max(notification.position)),
         );
-        if self.handed.len() == REMEMBERED {
-            // Never acknowledged, it seems: later ones go by id then.
-            self.handed.pop_front();
+        // Past that many unacknowledged, later ones are acknowledged by id.
+        if self.handed.len() < REMEMBERED {
+            self.handed
+                .push_back((notification.id.clone(), notification.position, false));
         }
-        self.handed
-            .push_back((notification.id.clone(), notification.position, false));
         self.out
             .send(Ok(notification))
             .await
