@@ -107,9 +107,10 @@ pub async fn acknowledge(
         ApiError::unavailable("the inbox is unreachable; acknowledge again later", 5)
     };
     if let Some(position) = through {
-        let sent = super::session::acknowledge_through(&distributor, &recipient, position, true)
-            .await
-            .map_err(unavailable)?;
+        let sent =
+            super::session::acknowledge_through(&distributor, &recipient, position, true, false)
+                .await
+                .map_err(unavailable)?;
         if sent.is_none_or(|sent| position > sent) {
             return Err(beyond_sent(position).at("through"));
         }

@@ -129,6 +129,10 @@ struct Recipient {
     acknowledged_through: Option<u64>,
     /// The largest position sent to a connection of it here.
     sent_through: Option<u64>,
+    /// The positions fed from its inbox here and not yet covered by a
+    /// cumulative acknowledgement, lowest and highest: only then does one
+    /// have rows to remove.
+    inbox_fed: Option<(u64, u64)>,
     /// When a connection of it last closed or a client of it acknowledged.
     touched: Instant,
 }
@@ -141,6 +145,7 @@ impl Recipient {
             acknowledged: VecDeque::new(),
             acknowledged_through: None,
             sent_through: None,
+            inbox_fed: None,
             touched: Instant::now(),
         }
     }
@@ -192,6 +197,17 @@ impl Recipient {
             && self.waiting.is_empty()
             && now.duration_since(self.touched) > REMEMBER_FOR
     }
+}
+
+/// What a cumulative acknowledgement found here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Through {
+    /// The largest position sent to the recipient here.
+    pub sent: Option<u64>,
+    /// It settled notifications waiting here.
+    pub settled: bool,
+    /// It covers notifications fed from the inbox here: rows to remove.
+    pub inbox: bool,
 }
 
 /// What this distributor knows of an acknowledged id.
@@ -257,12 +273,17 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The connection was fed notifications through `position` from the
-    /// inbox: they count as sent, and as had by it.
-    pub fn fed(&self, position: u64) {
+    /// The connection was fed the notifications at positions `first` to
+    /// `last` from the inbox: they count as sent, and as had by it.
+    pub fn fed(&self, first: u64, last: u64) {
         let mut state = self.live.lock();
         let entry = state.recipient(&self.recipient);
-        entry.sent(position);
+        entry.sent(last);
+        entry.inbox_fed = Some(match entry.inbox_fed {
+            Some((low, high)) => (low.min(first), high.max(last)),
+            None => (first, last),
+        });
+        let position = last;
         if let Some(sink) = entry
             .sinks
             .iter_mut()
@@ -539,12 +560,14 @@ impl Live {
 
     /// A client of `recipient` acknowledged everything up to `position`:
     /// what was sent here up to it is done (waiting, or forwarded here
-    /// again); never anything beyond what was sent. Returns the largest
-    /// position sent to the recipient here.
-    pub fn acknowledge_through(&self, recipient: &str, position: u64) -> Option<u64> {
+    /// again); never anything beyond what was sent.
+    pub fn acknowledge_through(&self, recipient: &str, position: u64) -> Through {
         let mut state = self.lock();
         let entry = state.recipient(recipient);
-        let position = entry.sent_through.map(|sent| sent.min(position))?;
+        let sent = entry.sent_through;
+        let Some(position) = sent.map(|sent| sent.min(position)) else {
+            return Through::default();
+        };
         entry.acknowledged_through = entry.acknowledged_through.max(Some(position));
         entry.touched = Instant::now();
         let ids: Vec<String> = entry
@@ -556,7 +579,16 @@ impl Live {
         for id in &ids {
             entry.settle(id);
         }
-        entry.sent_through
+        let inbox = entry.inbox_fed.is_some_and(|(low, _)| low <= position);
+        entry.inbox_fed = entry
+            .inbox_fed
+            .filter(|(_, high)| *high > position)
+            .map(|(low, high)| (low.max(position + 1), high));
+        Through {
+            sent,
+            settled: !ids.is_empty(),
+            inbox,
+        }
     }
 }
 
@@ -614,7 +646,7 @@ mod tests {
         for id in ["n1", "n2", "n3"] {
             assert_eq!(next_id(&mut tab).await, id, "all sent before any ack");
         }
-        assert_eq!(live.acknowledge_through("u", 3), Some(3));
+        assert_eq!(live.acknowledge_through("u", 3).sent, Some(3));
         for delivery in deliveries {
             assert_eq!(delivery.await.expect("done"), Outcome::Delivered);
         }
@@ -698,7 +730,7 @@ mod tests {
         let mut tab = connect(&live, "c1", Duration::ZERO);
         let n1 = hand(&live, "n1", 1, None);
         next_id(&mut tab).await;
-        assert_eq!(live.acknowledge_through("u", u64::MAX), Some(1));
+        assert_eq!(live.acknowledge_through("u", u64::MAX).sent, Some(1));
         assert_eq!(n1.await.expect("done"), Outcome::Delivered);
         let n2 = hand(&live, "n2", 2, None);
         assert_eq!(

@@ -93,7 +93,9 @@ pub async fn poll(
         .at("wait"));
     }
     if let Some(after) = query.after {
-        super::session::acknowledge_through(&distributor, &recipient, after, false)
+        // A poll's rows were fed by an earlier poll, perhaps on
+        // another distributor that forgot: the cursor covers the inbox.
+        super::session::acknowledge_through(&distributor, &recipient, after, false, true)
             .await
             .map_err(|e| {
                 tracing::warn!(error = %e, "cannot acknowledge a poll cursor");

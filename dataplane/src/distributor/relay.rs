@@ -42,6 +42,10 @@ pub struct RelayAnswer {
     /// The largest position sent to the recipient there.
     #[serde(default)]
     pub sent_through: Option<u64>,
+    /// A cumulative acknowledgement covered notifications fed from the
+    /// inbox there.
+    #[serde(default)]
+    pub inbox_fed: bool,
 }
 
 /// The receiving end, on the forward port.
@@ -52,7 +56,9 @@ pub async fn accept(
     let live = &distributor.live;
     let mut answer = RelayAnswer::default();
     if let Some(position) = relayed.through {
-        answer.sent_through = live.acknowledge_through(&relayed.recipient, position);
+        let through = live.acknowledge_through(&relayed.recipient, position);
+        answer.sent_through = through.sent;
+        answer.inbox_fed = through.inbox;
     }
     let known = live.acknowledge(&relayed.recipient, &relayed.ids);
     for (id, known) in relayed.ids.into_iter().zip(known) {
@@ -86,6 +92,7 @@ pub async fn relay(distributor: &Distributor, relayed: &Relayed) -> RelayAnswer 
         together.held.extend(answer.held);
         together.remembered.extend(answer.remembered);
         together.sent_through = together.sent_through.max(answer.sent_through);
+        together.inbox_fed |= answer.inbox_fed;
     }
     together
 }

@@ -199,9 +199,9 @@ impl Session {
                 .metrics
                 .inbox_reads
                 .inc_by(page.len() as u64);
-            match page.last() {
-                Some(last) => self.live.fed(last.position),
-                None => self.replaying = false,
+            match (page.first(), page.last()) {
+                (Some(first), Some(last)) => self.live.fed(first.position, last.position),
+                _ => self.replaying = false,
             }
             self.page.extend(page.iter().map(Envelope::from));
         }
@@ -244,7 +244,7 @@ impl Session {
     /// The client acknowledged everything up to `position`, which this
     /// connection was fed.
     pub async fn acknowledge_through(&self, position: u64) -> Result<(), InboxError> {
-        acknowledge_through(&self.distributor, &self.recipient, position, false).await?;
+        acknowledge_through(&self.distributor, &self.recipient, position, false, false).await?;
         Ok(())
     }
 
@@ -326,25 +326,34 @@ pub async fn acknowledge(
 }
 
 /// Acknowledges everything of `recipient` up to `position` that was sent
-/// to it: what waits live for it, here and on its other distributors (each
-/// up to what it sent), then its inbox up to the largest position they sent.
-/// With `refuse_beyond`, a position beyond that leaves the inbox alone.
-/// Returns that largest position, if any was sent.
+/// to it: what waits live for it, here and, unless it waited here, on its
+/// other distributors (each up to what it sent); then its inbox up to the
+/// largest position they sent, when one of them fed it rows from the inbox
+/// up to the position, or `whole_inbox` says to anyway. With
+/// `refuse_beyond`, a position beyond what was sent leaves the inbox alone.
+/// Returns the largest position known sent, if any.
 pub async fn acknowledge_through(
     distributor: &Distributor,
     recipient: &str,
     position: u64,
     refuse_beyond: bool,
+    whole_inbox: bool,
 ) -> Result<Option<u64>, InboxError> {
-    let here = distributor.live.acknowledge_through(recipient, position);
-    let relayed = Relayed {
-        recipient: recipient.to_string(),
-        ids: Vec::new(),
-        through: Some(position),
+    let mut through = distributor.live.acknowledge_through(recipient, position);
+    if !through.settled || through.inbox || whole_inbox {
+        let relayed = Relayed {
+            recipient: recipient.to_string(),
+            ids: Vec::new(),
+            through: Some(position),
+        };
+        let elsewhere = relay::relay(distributor, &relayed).await;
+        through.sent = through.sent.max(elsewhere.sent_through);
+        through.inbox |= elsewhere.inbox_fed;
+    }
+    let Some(sent) = through.sent else {
+        return Ok(None);
     };
-    let sent = here.max(relay::relay(distributor, &relayed).await.sent_through);
-    let Some(sent) = sent else { return Ok(None) };
-    if refuse_beyond && position > sent {
+    if (refuse_beyond && position > sent) || !(through.inbox || whole_inbox) {
         return Ok(Some(sent));
     }
     let stored = distributor
