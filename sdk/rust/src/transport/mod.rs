@@ -220,7 +220,7 @@ impl Link {
     /// Sends acknowledgements by `POST /v1/ack`, in the background. One that
     /// fails is not lost: the notification comes again and is acknowledged
     /// again then.
-    pub fn post_acks(&self, acks: Acks) {
+    pub fn post_acks(&self, acks: Acks) -> tokio::task::JoinHandle<()> {
         let request = self
             .http
             .post(format!("{}/v1/ack", self.base_url))
@@ -230,7 +230,7 @@ impl Link {
             if let Err(e) = request.send().await.and_then(|r| r.error_for_status()) {
                 tracing::debug!(error = %e, "an acknowledgement failed");
             }
-        });
+        })
     }
 }
 

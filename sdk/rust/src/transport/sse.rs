@@ -1,5 +1,7 @@
 //! Server-Sent Events: notifications over the event stream,
-//! acknowledgements by `POST /v1/ack`.
+//! acknowledgements by `POST /v1/ack`, one request at a time: what the
+//! application acknowledges meanwhile goes in the next one, mostly as one
+//! cumulative acknowledgement.
 
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
@@ -23,6 +25,7 @@ pub async fn run(link: &mut Link) -> Ended {
     link.set_connected();
     let mut events = response.bytes_stream().eventsource();
     let mut reason = String::from("the stream ended");
+    let mut posting: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
             event = events.next() => match event {
@@ -41,8 +44,9 @@ pub async fn run(link: &mut Link) -> Ended {
                 Some(Err(e)) => return Ended::Lost(e.to_string()),
                 None => return Ended::Lost(reason),
             },
-            acks = link.acks() => match acks {
-                Ok(acks) => link.post_acks(acks),
+            _ = async { posting.as_mut().expect("checked").await }, if posting.is_some() => posting = None,
+            acks = link.acks(), if posting.is_none() => match acks {
+                Ok(acks) => posting = Some(link.post_acks(acks)),
                 Err(ended) => return ended,
             },
         }
