@@ -181,6 +181,12 @@ impl Service {
         Ok(response.status())
     }
 
+    /// Publishes `batch` and asserts it was accepted.
+    pub async fn publish_accepted(&self, batch: &[(&str, String)]) {
+        let status = self.publish(batch).await.expect("publish");
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+
     /// Waits until `recipient`'s inbox holds `count` notifications.
     pub async fn wait_for_inbox(&self, recipient: &str, count: usize) {
         testenv::wait_until(

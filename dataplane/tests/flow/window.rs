@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dataplane::notification::now_ms;
-use reqwest::StatusCode;
 use tokio::time::Instant;
 
 use crate::{Service, WINDOW, WsClient, on_both};
@@ -16,11 +15,11 @@ use crate::{Service, WINDOW, WsClient, on_both};
 /// The service's acknowledgement timeout (`settings`).
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
-async fn publish(service: &Service, batch: &[(&str, String)]) {
-    assert_eq!(
-        service.publish(batch).await.expect("publish"),
-        StatusCode::ACCEPTED
-    );
+fn ids_of(frames: &[serde_json::Value]) -> Vec<&str> {
+    frames
+        .iter()
+        .map(|f| f["id"].as_str().expect("an id"))
+        .collect()
 }
 
 fn position(frame: &serde_json::Value) -> u64 {
@@ -34,14 +33,11 @@ async fn live_notifications_are_pipelined_and_one_cumulative_ack_settles_them(se
     service.wait_for_connections(1).await;
     let count = WINDOW + 4;
     let batch: Vec<(&str, String)> = (0..count).map(|i| ("petra", format!("p{i}"))).collect();
-    publish(&service, &batch).await;
+    service.publish_accepted(&batch).await;
     // A window's worth without a single acknowledgement (stop-and-wait would
     // send the second only after the first's acknowledgement), then no more.
     let window = client.notifications(WINDOW).await;
-    let ids: Vec<&str> = window
-        .iter()
-        .map(|f| f["id"].as_str().expect("id"))
-        .collect();
+    let ids = ids_of(&window);
     let wanted: Vec<String> = (0..WINDOW).map(|i| format!("p{i}")).collect();
     assert_eq!(ids, wanted, "in order");
     assert!(
@@ -63,7 +59,7 @@ async fn live_notifications_are_pipelined_and_one_cumulative_ack_settles_them(se
     assert_eq!(acked["through"], through);
 
     let rest = client.notifications(4).await;
-    let ids: Vec<&str> = rest.iter().map(|f| f["id"].as_str().expect("id")).collect();
+    let ids = ids_of(&rest);
     let wanted: Vec<String> = (WINDOW..count).map(|i| format!("p{i}")).collect();
     assert_eq!(ids, wanted, "the acknowledgement freed the window");
     client.ack_through(position(&rest[3])).await;
@@ -75,7 +71,9 @@ async fn live_notifications_are_pipelined_and_one_cumulative_ack_settles_them(se
     );
 
     // A notification published after that acknowledgement is not covered by it.
-    publish(&service, &[("petra", "after".to_string())]).await;
+    service
+        .publish_accepted(&[("petra", "after".to_string())])
+        .await;
     assert_eq!(client.ids(1).await, ["after"]);
     service.finish().await;
 }
@@ -88,7 +86,7 @@ async fn a_silent_connection_is_closed_and_its_notifications_wait_in_the_inbox_i
     let mut silent = WsClient::connect(&service, "quinn").await;
     service.wait_for_connections(1).await;
     let first: Vec<(&str, String)> = (0..5).map(|i| ("quinn", format!("q{i}"))).collect();
-    publish(&service, &first).await;
+    service.publish_accepted(&first).await;
     assert_eq!(silent.ids(5).await.len(), 5);
     let started = Instant::now();
     assert_eq!(
@@ -103,15 +101,12 @@ async fn a_silent_connection_is_closed_and_its_notifications_wait_in_the_inbox_i
     );
     service.wait_for_inbox("quinn", 5).await;
     let later: Vec<(&str, String)> = (5..8).map(|i| ("quinn", format!("q{i}"))).collect();
-    publish(&service, &later).await;
+    service.publish_accepted(&later).await;
     service.wait_for_inbox("quinn", 8).await;
 
     let mut back = WsClient::connect(&service, "quinn").await;
     let frames = back.notifications(8).await;
-    let ids: Vec<&str> = frames
-        .iter()
-        .map(|f| f["id"].as_str().expect("id"))
-        .collect();
+    let ids = ids_of(&frames);
     assert_eq!(ids, ["q0", "q1", "q2", "q3", "q4", "q5", "q6", "q7"]);
     let acked = back.ack_through(position(&frames[7])).await;
     assert_eq!(acked["type"], "acked", "{acked}");
@@ -173,7 +168,7 @@ async fn silent_clients_cost_the_others_nothing(service: Service) {
         .iter()
         .map(|(r, id)| (r.as_str(), id.clone()))
         .collect();
-    publish(&service, &borrowed).await;
+    service.publish_accepted(&borrowed).await;
     testenv::wait_until("warmed up", Duration::from_secs(30), async || {
         received.lock().expect("lock").len() >= ACKING
     })
@@ -203,7 +198,7 @@ async fn silent_clients_cost_the_others_nothing(service: Service) {
             .iter()
             .map(|(r, id)| (r.as_str(), id.clone()))
             .collect();
-        publish(&service, &borrowed).await;
+        service.publish_accepted(&borrowed).await;
         for (recipient, id) in batch {
             accepted.entry(recipient).or_default().push(id);
         }
@@ -265,10 +260,7 @@ async fn silent_clients_cost_the_others_nothing(service: Service) {
         service.wait_for_inbox(&recipient, wanted.len()).await;
         let mut back = WsClient::connect(&service, &recipient).await;
         let frames = back.notifications(wanted.len()).await;
-        let ids: Vec<&str> = frames
-            .iter()
-            .map(|f| f["id"].as_str().expect("id"))
-            .collect();
+        let ids = ids_of(&frames);
         assert_eq!(ids, *wanted, "{recipient}: in order");
         let acked = back.ack_through(position(&frames[frames.len() - 1])).await;
         assert_eq!(acked["type"], "acked", "{acked}");
