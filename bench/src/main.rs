@@ -77,6 +77,34 @@ struct Args {
     /// Seconds the operator scenario watches the unchanged clusters.
     #[arg(long, default_value_t = 60)]
     idle_secs: u64,
+    /// The scenarios to run, comma-separated; all by default.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Scenario::all())]
+    only: Vec<Scenario>,
+}
+
+/// The service's scenarios, in the order they run.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// Delivered per second to many WebSocket clients.
+    CeilingWs,
+    /// Delivered per second to many SSE clients.
+    CeilingSse,
+    /// Latency for a few busy recipients.
+    OneRecipient,
+    /// Latency for many SSE clients.
+    LatencySse,
+    /// Latency for many WebSocket clients.
+    LatencyWs,
+    /// Latency beside clients that never acknowledge.
+    Silent,
+    /// Server memory per idle connection.
+    Memory,
+}
+
+impl Scenario {
+    fn all() -> Vec<Scenario> {
+        Scenario::value_variants().to_vec()
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -122,129 +150,154 @@ async fn main() -> anyhow::Result<()> {
         args.target
     );
 
-    let duration = Duration::from_secs(args.duration_secs);
-    let short = Duration::from_secs(args.latency_secs);
-    for transport in [Transport::WebSocket, Transport::Sse] {
-        let ceiling = bench
-            .load(Load {
-                clients: args.clients,
-                silent: 0,
-                transport,
-                rate: args.rate,
-                duration,
-            })
-            .await;
-        println!(
-            "ceiling: {:.0} notifications/s delivered (target ≥ 20,000/s; WebSocket before the delivery window: 21,601 and 21,994/s) to {} {transport:?} clients, {} s at {}/s offered\n  {ceiling}",
-            ceiling.delivered_per_sec(),
-            args.clients,
-            args.duration_secs,
-            args.rate
-        );
-    }
-
-    let one = bench
-        .load(Load {
-            clients: 10,
-            silent: 0,
-            transport: Transport::Sse,
-            rate: args.one_rate,
-            duration: short,
-        })
-        .await;
-    println!(
-        "one recipient: p99 {} ms publish-to-deliver (target ≤ 50 ms) for 10 SSE recipients offered {}/s each (target 500/s); {} not delivered\n  {one}",
-        one.latency_ms(99.0),
-        args.one_rate / 10,
-        one.left_behind()
-    );
-
-    let sse = bench
-        .load(Load {
-            clients: args.sse_clients,
-            silent: 0,
-            transport: Transport::Sse,
-            rate: args.sse_rate,
-            duration: short,
-        })
-        .await;
-    println!(
-        "latency: p99 {} ms publish-to-deliver (target ≤ 15 ms) at {}/s to {} SSE clients\n  {sse}",
-        sse.latency_ms(99.0),
-        args.sse_rate,
-        args.sse_clients
-    );
-
-    let latency = bench
-        .load(Load {
-            clients: args.latency_clients,
-            silent: 0,
-            transport: Transport::WebSocket,
-            rate: args.latency_rate,
-            duration: short,
-        })
-        .await;
-    println!(
-        "latency: p99 {} ms publish-to-deliver (target ≤ 50 ms) at {}/s to {} WebSocket clients\n  {latency}",
-        latency.latency_ms(99.0),
-        args.latency_rate,
-        args.latency_clients
-    );
-
-    // The same load on the acknowledging clients, alone and then beside
-    // clients that never acknowledge (a tenth of them all), which get their
-    // share on top.
-    let acking = args.sse_clients * 9 / 10;
-    let silent = args.sse_clients - acking;
-    let baseline = Load {
-        clients: acking,
-        silent: 0,
-        transport: Transport::Sse,
-        rate: args.silent_rate * 9 / 10,
-        duration: short,
-    };
-    let alone = bench.load(baseline).await;
-    let beside = bench
-        .load(Load {
-            clients: acking,
-            silent,
-            transport: Transport::Sse,
-            rate: args.silent_rate,
-            duration: short,
-        })
-        .await;
-    println!(
-        "silent clients: the {acking} acknowledging SSE clients' p50/p99 {}/{} ms alone, {}/{} ms beside {silent} that never acknowledge (target: p99 within 1.5×)\n  alone:  {alone}\n  beside: {beside}",
-        alone.latency_ms(50.0),
-        alone.latency_ms(99.0),
-        beside.latency_ms(50.0),
-        beside.latency_ms(99.0),
-    );
-
-    // The server holds every idle connection as an open file, and so does
-    // this process: neither may hold more than the hard limit allows.
-    let (_, hard_limit) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
-    let idle = args
-        .idle
-        .min(usize::try_from(hard_limit.saturating_sub(1000)).unwrap_or(usize::MAX));
-    if idle < args.idle {
-        println!(
-            "memory: {idle} idle connections, not {}: this machine allows {hard_limit} open files per process",
-            args.idle
-        );
-    }
-    for transport in [Transport::WebSocket, Transport::Sse] {
-        let memory = bench.idle(transport, idle).await;
-        let target = match transport {
-            Transport::WebSocket => " (target ≤ 16 KiB)",
-            _ => "",
-        };
-        println!(
-            "memory: {:.1} KiB of server RSS per idle {transport:?} connection{target}\n  {memory}",
-            memory.per_connection_kib()
-        );
+    for scenario in Scenario::all() {
+        if args.only.contains(&scenario) {
+            bench.run(scenario, &args).await?;
+        }
     }
     Ok(())
+}
+
+impl Bench {
+    /// Runs one scenario and prints its figures.
+    async fn run(&self, scenario: Scenario, args: &Args) -> anyhow::Result<()> {
+        let duration = Duration::from_secs(args.duration_secs);
+        let short = Duration::from_secs(args.latency_secs);
+        match scenario {
+            Scenario::CeilingWs | Scenario::CeilingSse => {
+                let transport = if scenario == Scenario::CeilingWs {
+                    Transport::WebSocket
+                } else {
+                    Transport::Sse
+                };
+                let ceiling = self
+                    .load(Load {
+                        clients: args.clients,
+                        silent: 0,
+                        transport,
+                        rate: args.rate,
+                        duration,
+                    })
+                    .await;
+                println!(
+                    "ceiling: {:.0} notifications/s delivered (target ≥ 20,000/s; WebSocket before the delivery window: 21,601 and 21,994/s) to {} {transport:?} clients, {} s at {}/s offered\n  {ceiling}",
+                    ceiling.delivered_per_sec(),
+                    args.clients,
+                    args.duration_secs,
+                    args.rate
+                );
+            }
+            Scenario::OneRecipient => {
+                let one = self
+                    .load(Load {
+                        clients: 10,
+                        silent: 0,
+                        transport: Transport::Sse,
+                        rate: args.one_rate,
+                        duration: short,
+                    })
+                    .await;
+                println!(
+                    "one recipient: p99 {} ms publish-to-deliver (target ≤ 50 ms) for 10 SSE recipients offered {}/s each (target 500/s); {} not delivered\n  {one}",
+                    one.latency_ms(99.0),
+                    args.one_rate / 10,
+                    one.left_behind()
+                );
+            }
+            Scenario::LatencySse => {
+                let sse = self
+                    .load(Load {
+                        clients: args.sse_clients,
+                        silent: 0,
+                        transport: Transport::Sse,
+                        rate: args.sse_rate,
+                        duration: short,
+                    })
+                    .await;
+                println!(
+                    "latency: p99 {} ms publish-to-deliver (target ≤ 15 ms) at {}/s to {} SSE clients\n  {sse}",
+                    sse.latency_ms(99.0),
+                    args.sse_rate,
+                    args.sse_clients
+                );
+            }
+            Scenario::LatencyWs => {
+                let latency = self
+                    .load(Load {
+                        clients: args.latency_clients,
+                        silent: 0,
+                        transport: Transport::WebSocket,
+                        rate: args.latency_rate,
+                        duration: short,
+                    })
+                    .await;
+                println!(
+                    "latency: p99 {} ms publish-to-deliver (target ≤ 50 ms) at {}/s to {} WebSocket clients\n  {latency}",
+                    latency.latency_ms(99.0),
+                    args.latency_rate,
+                    args.latency_clients
+                );
+            }
+            Scenario::Silent => {
+                // The same load on the acknowledging clients, alone and then
+                // beside clients that never acknowledge (a tenth of them
+                // all), which get their share on top.
+                let acking = args.sse_clients * 9 / 10;
+                let silent = args.sse_clients - acking;
+                let baseline = Load {
+                    clients: acking,
+                    silent: 0,
+                    transport: Transport::Sse,
+                    rate: args.silent_rate * 9 / 10,
+                    duration: short,
+                };
+                let alone = self.load(baseline).await;
+                let beside = self
+                    .load(Load {
+                        clients: acking,
+                        silent,
+                        transport: Transport::Sse,
+                        rate: args.silent_rate,
+                        duration: short,
+                    })
+                    .await;
+                println!(
+                    "silent clients: the {acking} acknowledging SSE clients' p50/p99 {}/{} ms alone, {}/{} ms beside {silent} that never acknowledge (target: p99 within 1.5×)\n  alone:  {alone}\n  beside: {beside}",
+                    alone.latency_ms(50.0),
+                    alone.latency_ms(99.0),
+                    beside.latency_ms(50.0),
+                    beside.latency_ms(99.0),
+                );
+            }
+            Scenario::Memory => {
+                // The server holds every idle connection as an open file, and
+                // so does this process: neither may hold more than the hard
+                // limit allows.
+                let (_, hard_limit) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+                let idle = args
+                    .idle
+                    .min(usize::try_from(hard_limit.saturating_sub(1000)).unwrap_or(usize::MAX));
+                if idle < args.idle {
+                    println!(
+                        "memory: {idle} idle connections, not {}: this machine allows {hard_limit} open files per process",
+                        args.idle
+                    );
+                }
+                for transport in [Transport::WebSocket, Transport::Sse] {
+                    let memory = self.idle(transport, idle).await;
+                    let target = match transport {
+                        Transport::WebSocket => " (target ≤ 16 KiB)",
+                        _ => "",
+                    };
+                    println!(
+                        "memory: {:.1} KiB of server RSS per idle {transport:?} connection{target}\n  {memory}",
+                        memory.per_connection_kib()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How the measured notifd runs.
@@ -277,12 +330,24 @@ impl Bench {
             }
         };
         // A receiver on a new topic holds the first publishes through its
-        // fence (docs/ordering.md); that wait is not what is measured.
-        let url = format!("http://127.0.0.1:{}", deployment.role("receiver").http);
-        notif_sdk::Publisher::new(&url, API_KEY)
+        // fence (docs/ordering.md), and a new director joins its consumer
+        // group first: the measured load starts once a first notification
+        // went all the way to a client.
+        let receiver = format!("http://127.0.0.1:{}", deployment.role("receiver").http);
+        let distributor = format!("http://127.0.0.1:{}", deployment.role("distributor").http);
+        let mut client = notif_sdk::Subscriber::new(&distributor, token("bench-warm-up"))
+            .transport(Transport::WebSocket)
+            .subscribe();
+        client.connected().await.expect("a first client connects");
+        notif_sdk::Publisher::new(&receiver, API_KEY)
             .publish(&[NewNotification::new("bench-warm-up", serde_json::json!({}))])
             .await
             .expect("the receiver accepts a first publish");
+        let first = tokio::time::timeout(Duration::from_secs(120), client.next())
+            .await
+            .expect("a first notification is delivered within 2 minutes")
+            .expect("a first notification is delivered");
+        client.ack(&first.id);
         deployment
     }
 

@@ -100,6 +100,7 @@ impl RoutingArgs {
                 outage_backoff: Backoff::DEFAULT,
                 window: self.delivery_window,
                 ack_timeout,
+                ack_time: Default::default(),
                 metrics: metrics.clone(),
             }),
             metrics,

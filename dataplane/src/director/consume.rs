@@ -28,8 +28,9 @@ const EPOCH_CHECK: Duration = Duration::from_millis(200);
 /// its later notifications to carry (see `Lane::stored_through`).
 const REMEMBER_STORES: Duration = Duration::from_secs(600);
 
-/// How often lanes are pressed to store what waits long for an
-/// acknowledgement while the director holds more than half of what it may.
+/// How often the director checks whether it holds too much (more than half
+/// of what it may), so that lanes whose notifications wait long for an
+/// acknowledgement store them; and whether it no longer does (a quarter).
 const PRESSURE_EVERY: Duration = Duration::from_millis(100);
 
 pub struct Consume {
@@ -60,7 +61,9 @@ struct State {
     /// Notifications read and not done yet.
     held: usize,
     done: mpsc::UnboundedSender<Done>,
-    pressure: watch::Sender<u64>,
+    /// Whether the director holds too much: changes only when that does,
+    /// since every lane wakes.
+    pressure: watch::Sender<bool>,
     offsets: HashMap<i32, PartitionOffsets>,
     /// Records of this epoch or an earlier one are routed as they come.
     open_epoch: u32,
@@ -79,7 +82,7 @@ impl Consume {
             tasks: JoinSet::new(),
             held: 0,
             done,
-            pressure: watch::Sender::new(0),
+            pressure: watch::Sender::new(false),
             offsets: HashMap::new(),
             open_epoch: 0,
             waiting: VecDeque::new(),
@@ -111,8 +114,12 @@ impl Consume {
                     }
                 },
                 _ = epoch_check.tick(), if !state.waiting.is_empty() => self.open_next_epoch(&mut state).await,
-                _ = pressure.tick(), if state.held >= self.max_held / 2 => {
-                    state.pressure.send_modify(|generation| *generation += 1);
+                _ = pressure.tick() => {
+                    let pressed = *state.pressure.borrow();
+                    let threshold = if pressed { self.max_held / 4 } else { self.max_held / 2 };
+                    if (state.held >= threshold) != pressed {
+                        state.pressure.send_replace(!pressed);
+                    }
                 }
                 _ = commit.tick() => {
                     state.stores.retain(|_, (_, at)| at.elapsed() < REMEMBER_STORES);
@@ -178,7 +185,6 @@ impl Consume {
             offset,
             epoch,
             positioned: Arc::new(positioned),
-            read_at: tokio::time::Instant::now(),
         };
         state.held += 1;
         if epoch > state.open_epoch {

@@ -12,8 +12,8 @@
 //! later notification carries the last position stored, for a connection
 //! that was not told). A failing lane waits at most the acknowledgement
 //! timeout from its first send before it stores what it holds; and when the
-//! director holds too many, lanes whose oldest notification was read longer
-//! ago than a client that keeps up would take store theirs at once.
+//! director holds too many, lanes whose oldest notification sent waits far
+//! longer than clients that keep up take store theirs at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -30,11 +30,16 @@ use crate::forward;
 use crate::inbox::Positioned;
 
 /// Under pressure (the director holds more than half of what it may), a
-/// lane whose oldest notification was read this long ago stores what it
-/// holds instead of waiting out the acknowledgement timeout. Far longer than
-/// a client that keeps up takes on a fast link; a client on a slow one then
-/// gets its notifications through the inbox, a little later.
+/// lane whose oldest notification sent has waited for its acknowledgement
+/// this long, and this many times as long as acknowledgements take lately,
+/// stores what it holds instead of waiting out the acknowledgement timeout.
+/// Far longer than a client that keeps up takes on a fast link; a client on
+/// a slow one then gets its notifications through the inbox, a little
+/// later. Time spent queued in the director does not count: when the
+/// director itself is slow, every client would look slow, and storing
+/// costs more than delivering.
 const PRESSURE_AGE: Duration = Duration::from_millis(200);
+const PRESSURE_TIMES_TYPICAL: u32 = 4;
 
 /// A notification read from the log, with where it was read.
 #[derive(Clone)]
@@ -43,7 +48,6 @@ pub struct Item {
     pub offset: i64,
     pub epoch: u32,
     pub positioned: Arc<Positioned>,
-    pub read_at: Instant,
 }
 
 /// A notification done with, for the director to commit past.
@@ -83,8 +87,8 @@ pub struct Lane {
     /// Ends when the director has nothing more for this lane.
     pub items: mpsc::UnboundedReceiver<Item>,
     pub done: mpsc::UnboundedSender<Done>,
-    /// Changes when the director holds too many notifications.
-    pub pressure: watch::Receiver<u64>,
+    /// Whether the director holds too many notifications.
+    pub pressure: watch::Receiver<bool>,
     /// The last position stored for the recipient lately, by this lane or
     /// an earlier one: every notification sent says it, so that a
     /// connection not told of the store reads its inbox first.
@@ -99,10 +103,14 @@ impl Lane {
         let mut open = true;
         loop {
             let failing = flight.iter().any(|f| f.state != State::Waiting);
-            // Past it, a failing lane stops waiting for the rest.
-            let deadline = flight
-                .front()
-                .map_or_else(Instant::now, |f| f.first_sent + self.router.ack_timeout);
+            // Past it, the lane stops waiting for outcomes and stores what
+            // it holds.
+            let deadline = flight.front().and_then(|f| {
+                let failed = failing.then(|| f.first_sent + self.router.ack_timeout);
+                let slow = *self.pressure.borrow() && !failing;
+                let pressed = slow.then(|| f.first_sent + self.slow());
+                failed.or(pressed)
+            });
             if failing && !flight.iter().any(|f| f.state == State::Waiting) {
                 self.recover(&mut queue, &mut flight, &mut outcomes).await;
                 continue;
@@ -120,17 +128,18 @@ impl Lane {
                     None => open = false,
                 },
                 Some((position, outcome)) = outcomes.next() => self.settle(position, outcome, &mut flight),
-                () = tokio::time::sleep_until(deadline), if failing => {
+                () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     self.store_now(&mut queue, &mut flight, &mut outcomes).await;
                 }
-                Ok(()) = self.pressure.changed() => {
-                    let oldest = flight.front().map(|f| &f.item).or(queue.front());
-                    if oldest.is_some_and(|i| i.read_at.elapsed() >= PRESSURE_AGE) {
-                        self.store_now(&mut queue, &mut flight, &mut outcomes).await;
-                    }
-                }
+                // The deadline changes with it.
+                Ok(()) = self.pressure.changed() => {}
             }
         }
+    }
+
+    /// Under pressure, how long the oldest notification sent may wait.
+    fn slow(&self) -> Duration {
+        PRESSURE_AGE.max(self.router.ack_time.typical() * PRESSURE_TIMES_TYPICAL)
     }
 
     /// Stores what the lane holds without waiting for the rest of the
@@ -243,6 +252,9 @@ impl Lane {
         match outcome {
             forward::Outcome::Delivered => {
                 if let Some(delivered) = flight.remove(index) {
+                    if delivered.attempt == 1 {
+                        self.router.ack_time.record(delivered.first_sent.elapsed());
+                    }
                     self.router.delivered(&delivered.item.positioned);
                     self.report(&delivered.item, Outcome::Delivered);
                 }

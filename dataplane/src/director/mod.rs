@@ -10,6 +10,7 @@
 //! (`log::position`): it grows along a recipient's notifications, also when
 //! the topic grows (docs/ordering.md).
 
+mod ack_time;
 mod config;
 mod consume;
 mod forwarder;

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 
+use super::ack_time::AckTime;
 use crate::distributor::Envelope;
 use crate::forward::{self, Forward, Message};
 use crate::inbox::{Inbox, Positioned};
@@ -64,6 +65,8 @@ pub struct Router {
     /// How long a notification waits for an acknowledgement, all its live
     /// attempts together; the distributors' timeout.
     pub ack_timeout: Duration,
+    /// How long acknowledgements take lately.
+    pub ack_time: AckTime,
     pub metrics: DirectorMetrics,
 }
 
