@@ -39,12 +39,12 @@ test: tools env-up browser
     cargo nextest run --workspace --no-fail-fast -E 'test(/^exclusive::/)' --test-threads 1
 
 # Measure the service (distributed on the test servers, or standalone) or the operator, and print the figures.
-bench target="distributed":
+bench target="distributed" *args:
     #!/usr/bin/env bash
     set -euo pipefail
     if [[ "{{target}}" != standalone ]]; then {{env}} up; eval "$({{env}} env)"; fi
     cargo build --release -p dataplane -p notif-bench -p operator
-    target/release/notif-bench "{{target}}"
+    target/release/notif-bench "{{target}}" {{args}}
 
 # The local test environment: `just env up|down|status|start NAME|stop NAME|kill NAME|env`.
 env *args:

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
@@ -64,10 +63,9 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
 )]
 async fn publish(
     State(receiver): State<Arc<Receiver>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    request: Request,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let result = accept(&receiver, &headers, body).await;
+    let result = accept(&receiver, request).await;
     receiver.metrics.requests.inc();
     match &result {
         Ok(accepted) => {
@@ -84,11 +82,11 @@ async fn publish(
     result.map(|accepted| (StatusCode::ACCEPTED, Json(accepted)))
 }
 
-async fn accept(
-    receiver: &Receiver,
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Accepted, ApiError> {
+/// Checks the credentials and the headers before it reads the body: a
+/// caller without credentials, or with a body declared too large, costs
+/// nothing to refuse.
+async fn accept(receiver: &Receiver, request: Request) -> Result<Accepted, ApiError> {
+    let headers = request.headers();
     receiver.auth.check(headers.get(header::AUTHORIZATION))?;
     if !is_json(headers) {
         return Err(ApiError::new(
@@ -97,16 +95,25 @@ async fn accept(
             "send the notification as JSON, with `Content-Type: application/json`",
         ));
     }
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(
+    let too_large = || {
+        ApiError::too_large(
             "body_too_large",
             format!("the body is larger than {} bytes", receiver.max_body_bytes),
-        ),
-        _ => ApiError::bad_request(
-            "unreadable_body",
-            format!("cannot read the body: {rejection}"),
-        ),
-    })?;
+        )
+    };
+    if content_length(headers).is_some_and(|length| length > receiver.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    // Within the router's `DefaultBodyLimit`.
+    let body = Bytes::from_request(request, &())
+        .await
+        .map_err(|rejection| match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
+            _ => ApiError::bad_request(
+                "unreadable_body",
+                format!("cannot read the body: {rejection}"),
+            ),
+        })?;
     let batch = request::parse(&body, &receiver.limits, now_ms())?;
     if let Err(e) = receiver.log.append(&batch).await {
         tracing::warn!(error = %e, notifications = batch.len(), "publish not accepted: the log did not take it");
@@ -118,6 +125,15 @@ async fn accept(
     Ok(Accepted {
         ids: batch.into_iter().map(|n| n.id).collect(),
     })
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {

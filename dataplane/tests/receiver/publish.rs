@@ -185,3 +185,42 @@ async fn publishers_need_an_api_key_or_a_token_with_the_publish_scope() {
         "only the two accepted are written"
     );
 }
+
+/// Sends only the headers of a publish declaring a 16 MiB body, and returns
+/// the status line of the answer, which must come without the body.
+async fn status_without_body(receiver: &TestReceiver, bearer: Option<&str>) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let address = receiver.url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("the receiver's port");
+    let authorization = bearer
+        .map(|token| format!("Authorization: Bearer {token}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /v1/notifications HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\n\r\n",
+        16 * 1024 * 1024
+    );
+    socket
+        .write_all(head.as_bytes())
+        .await
+        .expect("the headers are sent");
+    let mut status = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        BufReader::new(socket).read_line(&mut status),
+    )
+    .await
+    .expect("an answer before any of the body is sent")
+    .expect("a status line");
+    status
+}
+
+#[tokio::test]
+async fn credentials_and_a_declared_size_are_checked_before_the_body_is_read() {
+    let receiver = TestReceiver::start().await;
+    let status = status_without_body(&receiver, None).await;
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    let status = status_without_body(&receiver, Some(crate::API_KEY)).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+}
