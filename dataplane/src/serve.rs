@@ -1,6 +1,8 @@
 //! Serving a role's public port and its admin port together, until asked to
 //! stop; then in-flight requests finish before the servers return.
 
+use std::net::SocketAddr;
+
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -17,7 +19,8 @@ pub async fn bind(
         .map_err(|e| ConfigError::new(flag, format!("cannot listen on {addr}: {e}")))
 }
 
-/// Serves `public` until `stop` is cancelled, and `admin` until `public` has
+/// Serves `public` until `stop` is cancelled (its handlers may ask for the
+/// peer's `ConnectInfo<SocketAddr>`), and `admin` until `public` has
 /// finished its requests: while the role drains, `/readyz` answers
 /// `draining` and `/metrics` still answers.
 pub async fn serve(
@@ -27,7 +30,8 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let drained = CancellationToken::new();
     let public = async {
-        let served = axum::serve(public.0, public.1)
+        let app = public.1.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(public.0, app)
             .with_graceful_shutdown(stop.cancelled_owned())
             .await;
         drained.cancel();

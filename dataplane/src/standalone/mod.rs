@@ -104,6 +104,13 @@ impl StandaloneArgs {
             admin.local_addr()?,
         );
 
+        let served_at = public.local_addr()?;
+        if credentials.is_development() && !served_at.ip().is_loopback() {
+            tracing::warn!(
+                address = %served_at,
+                "the development credentials are served beyond this machine: anyone who reaches the address can publish with the generated API key; configure credentials (--api-key-hashes, --jwt-secret) before exposing it"
+            );
+        }
         let demo_secret = credentials
             .is_development()
             .then(|| credentials.jwt_secret.clone())

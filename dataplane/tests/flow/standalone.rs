@@ -193,3 +193,31 @@ async fn the_demo_page_works_in_a_browser() {
     assert!(size > 0, "a screenshot is kept at {}", screenshot.display());
     service.finish().await;
 }
+
+#[tokio::test]
+async fn the_demo_tokens_are_only_for_a_browser_on_this_machine() {
+    let data_dir = std::env::temp_dir().join(testenv::unique_name("standalone-demo-tokens"));
+    let service = Service::standalone_on(&data_dir, vec![]).await;
+    let port = service.role("receiver").http;
+    let tokens = async |host: &str| {
+        service
+            .http
+            .get(format!(
+                "http://127.0.0.1:{port}/demo/tokens?recipient=alice"
+            ))
+            .header("host", host)
+            .send()
+            .await
+            .expect("an answer")
+    };
+    for host in [format!("localhost:{port}"), format!("127.0.0.1:{port}")] {
+        let answer = tokens(&host).await;
+        assert_eq!(answer.status(), StatusCode::OK, "Host: {host}");
+    }
+    // A page on another name that resolves here (DNS rebinding) gets none.
+    let answer = tokens(&format!("rebound.example:{port}")).await;
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let error: serde_json::Value = answer.json().await.expect("a JSON error");
+    assert_eq!(error["error"]["code"], "forbidden");
+    service.finish().await;
+}
