@@ -34,6 +34,7 @@ pub mod director;
 pub mod distributor;
 pub mod forward;
 pub mod inbox;
+pub mod listen;
 pub mod log;
 pub mod metrics;
 pub mod notification;

@@ -1,13 +1,12 @@
 //! Serving a role's public port and its admin port together, until asked to
 //! stop; then in-flight requests finish before the servers return.
 
-use std::net::SocketAddr;
-
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ConfigError;
+use crate::listen::ListenArgs;
 
 /// Listens on `addr`, given by `flag`.
 pub async fn bind(
@@ -19,21 +18,19 @@ pub async fn bind(
         .map_err(|e| ConfigError::new(flag, format!("cannot listen on {addr}: {e}")))
 }
 
-/// Serves `public` until `stop` is cancelled (its handlers may ask for the
-/// peer's `ConnectInfo<SocketAddr>`), and `admin` until `public` has
-/// finished its requests: while the role drains, `/readyz` answers
-/// `draining` and `/metrics` still answers.
+/// Serves `public` until `stop` is cancelled, guarded as `listen` says (its
+/// handlers may ask for the peer's `ConnectInfo<SocketAddr>`), and `admin`
+/// until `public` has finished its requests: while the role drains,
+/// `/readyz` answers `draining` and `/metrics` still answers.
 pub async fn serve(
     public: (TcpListener, Router),
+    listen: &ListenArgs,
     admin: (TcpListener, Router),
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let drained = CancellationToken::new();
     let public = async {
-        let app = public.1.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(public.0, app)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await;
+        let served = crate::listen::serve(public.0, public.1, listen, stop).await;
         drained.cancel();
         served
     };
@@ -88,11 +85,20 @@ mod tests {
         let stop = CancellationToken::new();
         let ready = Ready::new(stop.clone());
         ready.started();
-        let served = tokio::spawn(serve(
-            (public, slow),
-            (admin, admin::router(Registry::default(), ready)),
-            stop.clone(),
-        ));
+        let listen = ListenArgs {
+            max_connections: 100,
+            header_read_timeout_secs: 10,
+        };
+        let stopped = stop.clone();
+        let served = tokio::spawn(async move {
+            serve(
+                (public, slow),
+                &listen,
+                (admin, admin::router(Registry::default(), ready)),
+                stopped,
+            )
+            .await
+        });
 
         let request = tokio::spawn(reqwest::get(format!("http://{public_addr}/slow")));
         entered.notified().await;

@@ -22,6 +22,8 @@ pub struct DistributorArgs {
     /// Address of the client endpoints (WebSocket, SSE, acknowledgements).
     #[arg(long, env = "NOTIF_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
+    #[command(flatten)]
+    pub listen: crate::listen::ListenArgs,
     /// Address of the internal port where directors forward notifications.
     #[arg(long, env = "NOTIF_FORWARD_ADDR", default_value = "0.0.0.0:8082")]
     pub forward_addr: SocketAddr,
@@ -141,6 +143,7 @@ impl DistributorArgs {
         let admin_router = admin::router(registry, ready);
         crate::serve::serve(
             (public, router(distributor).merge(crate::openapi::router())),
+            &self.listen,
             (admin_listener, admin_router),
             stop,
         )

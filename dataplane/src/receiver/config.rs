@@ -20,6 +20,8 @@ pub struct ReceiverArgs {
     #[arg(long, env = "NOTIF_HTTP_ADDR", default_value = "0.0.0.0:8080")]
     pub http_addr: SocketAddr,
     #[command(flatten)]
+    pub listen: crate::listen::ListenArgs,
+    #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -118,6 +120,7 @@ impl ReceiverArgs {
         let admin_router = admin::router(registry, ready);
         crate::serve::serve(
             (public, router(receiver).merge(crate::openapi::router())),
+            &self.listen,
             (admin, admin_router),
             stop,
         )

@@ -38,6 +38,8 @@ pub struct StandaloneArgs {
     /// Address of the publish and connect endpoints, and the demo page.
     #[arg(long, env = "NOTIF_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    #[command(flatten)]
+    pub listen: crate::listen::ListenArgs,
     /// Address of the admin port: /metrics, /healthz and /readyz.
     #[arg(long, env = "NOTIF_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
     pub admin_addr: SocketAddr,
@@ -126,7 +128,13 @@ impl StandaloneArgs {
         ready.started();
         let admin_router = crate::admin::router(registry, ready);
         let routing = tokio::spawn(routing.run(stop.clone().cancelled_owned()));
-        crate::serve::serve((public, public_router), (admin, admin_router), stop).await?;
+        crate::serve::serve(
+            (public, public_router),
+            &self.listen,
+            (admin, admin_router),
+            stop,
+        )
+        .await?;
         routing.await?;
         tracing::info!("standalone stopped");
         Ok(())

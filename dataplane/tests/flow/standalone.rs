@@ -221,3 +221,44 @@ async fn the_demo_tokens_are_only_for_a_browser_on_this_machine() {
     assert_eq!(error["error"]["code"], "forbidden");
     service.finish().await;
 }
+
+#[tokio::test]
+async fn connections_that_never_finish_their_headers_are_closed_and_publishing_goes_on() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // This process holds the connections: it needs the files.
+    rlimit::increase_nofile_limit(10_000).expect("a higher open-files limit");
+    let service = Service::standalone_with(vec![
+        ("NOTIF_HEADER_READ_TIMEOUT_SECS", "2".to_string()),
+        ("NOTIF_MAX_CONNECTIONS", "2500".to_string()),
+    ])
+    .await;
+    let address = format!("127.0.0.1:{}", service.role("receiver").http);
+    let mut partial = Vec::new();
+    for _ in 0..2_000 {
+        let mut socket = tokio::net::TcpStream::connect(&address)
+            .await
+            .expect("a connection");
+        socket
+            .write_all(b"POST /v1/notifications HTTP/1.1\r\nHost: loc")
+            .await
+            .expect("part of the headers");
+        partial.push(socket);
+    }
+    let started = std::time::Instant::now();
+    service
+        .publish_accepted(&[("alice", "beside-stalled-1".to_string())])
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a publish beside 2,000 stalled connections took {:?}",
+        started.elapsed()
+    );
+    let closing = partial.iter_mut().map(|socket| async move {
+        let mut rest = Vec::new();
+        let _ = socket.read_to_end(&mut rest).await;
+    });
+    tokio::time::timeout(Duration::from_secs(10), futures::future::join_all(closing))
+        .await
+        .expect("every stalled connection is closed within the header timeout");
+    service.finish().await;
+}

@@ -1,0 +1,248 @@
+//! The public port's server: clients on the internet connect here, so a
+//! connection that sends nothing, or only part of its headers, is closed
+//! after a timeout, and connections beyond a limit are answered `503` at
+//! once instead of exhausting the process's open files (which its database
+//! and log need too).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::response::IntoResponse;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::api_error::ApiError;
+
+/// How the public port guards itself against clients that hold connections.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ListenArgs {
+    /// Most client connections held at once; past it, a new connection is
+    /// answered 503 and closed. At most the open-files limit less a reserve
+    /// for the process's own files.
+    #[arg(long, env = "NOTIF_MAX_CONNECTIONS", default_value_t = 100_000)]
+    pub max_connections: usize,
+    /// Seconds a connection may take to send a request's headers, and may
+    /// stay idle between requests, before it is closed.
+    #[arg(long, env = "NOTIF_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+}
+
+/// Open files kept for the process itself (its database, its log, its
+/// connections to servers) whatever its clients hold.
+const RESERVED_FILES: u64 = 1024;
+
+/// Connections over the limit being answered at once; more are closed
+/// without an answer.
+const REFUSING: usize = 256;
+
+/// How long a connection over the limit gets to send its request's headers
+/// and read its `503`.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl ListenArgs {
+    /// The connection limit, within what the open-files limit allows.
+    fn connection_limit(&self) -> usize {
+        let files = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(soft, _)| soft);
+        let allowed = usize::try_from(files.saturating_sub(RESERVED_FILES)).unwrap_or(usize::MAX);
+        if allowed < self.max_connections {
+            tracing::warn!(
+                max_connections = self.max_connections,
+                open_files = files,
+                allowed,
+                "the open-files limit allows fewer connections than --max-connections; raise it (ulimit -n) to hold more"
+            );
+        }
+        self.max_connections.min(allowed).max(1)
+    }
+}
+
+/// Serves `router` on `listener` until `stop` is cancelled, then waits for
+/// the open connections to finish. Handlers may ask for the peer's
+/// `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    args: &ListenArgs,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let held = Arc::new(Semaphore::new(args.connection_limit()));
+    let refusing = Arc::new(Semaphore::new(REFUSING));
+    let header_timeout = Duration::from_secs(args.header_read_timeout_secs.max(1));
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of files, most likely: wait for some to close.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        let Ok(permit) = held.clone().try_acquire_owned() else {
+            if let Ok(refusal) = refusing.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(refusal);
+                });
+            }
+            continue;
+        };
+        let service = router
+            .clone()
+            .map_request(move |mut request: hyper::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        tokio::spawn(async move {
+            // hyper's timeout starts once a first byte came (it reads one to
+            // tell HTTP/1 from HTTP/2): a connection that sends nothing
+            // gets the same time.
+            let first = tokio::time::timeout(header_timeout, stream.peek(&mut [0u8; 1])).await;
+            if !matches!(first, Ok(Ok(1))) {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service),
+            );
+            if let Err(e) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(error = %e, %peer, "a client connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Answers a connection over the limit with `503` and closes it.
+async fn refuse(stream: tokio::net::TcpStream) {
+    let answer = hyper::service::service_fn(|_request: hyper::Request<Incoming>| async {
+        let refused = ApiError::unavailable(
+            "this server holds as many connections as it may; reconnect later, or to another",
+            5,
+        );
+        Ok::<_, std::convert::Infallible>(refused.into_response())
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(REFUSAL_TIMEOUT);
+    let connection = builder.serve_connection(TokioIo::new(stream), answer);
+    let _ = tokio::time::timeout(REFUSAL_TIMEOUT, connection).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// Serves a route answering the peer's address, guarded by `args`.
+    async fn start(args: ListenArgs) -> (SocketAddr, CancellationToken) {
+        let router = Router::new().route(
+            "/peer",
+            get(async |ConnectInfo(peer): ConnectInfo<SocketAddr>| peer.ip().to_string()),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let address = listener.local_addr().expect("its address");
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move { serve(listener, router, &args, stopped).await });
+        (address, stop)
+    }
+
+    /// Sends a whole request on `socket` and reads the answer to its end.
+    async fn get_peer(socket: &mut TcpStream) -> String {
+        socket
+            .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("a request");
+        let mut answer = String::new();
+        socket.read_to_string(&mut answer).await.expect("an answer");
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_sends_part_of_its_headers_is_closed_after_the_timeout() {
+        let (address, _stop) = start(ListenArgs {
+            max_connections: 10,
+            header_read_timeout_secs: 1,
+        })
+        .await;
+        let mut silent = TcpStream::connect(address).await.expect("a connection");
+        let mut partial = TcpStream::connect(address).await.expect("a connection");
+        partial
+            .write_all(b"GET /peer HTTP/1.1\r\nHo")
+            .await
+            .expect("a part");
+        for (socket, which) in [(&mut silent, "silent"), (&mut partial, "partial")] {
+            let mut rest = Vec::new();
+            let closed =
+                tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut rest)).await;
+            assert!(
+                closed.is_ok(),
+                "the {which} connection is closed within the timeout"
+            );
+        }
+        let mut whole = TcpStream::connect(address).await.expect("a connection");
+        let answer = get_peer(&mut whole).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.1"),
+            "{answer}"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_are_answered_503_until_one_closes() {
+        let (address, _stop) = start(ListenArgs {
+            max_connections: 2,
+            header_read_timeout_secs: 30,
+        })
+        .await;
+        let first = TcpStream::connect(address).await.expect("a connection");
+        let _second = TcpStream::connect(address).await.expect("a connection");
+        // Accepted in order: the third waits for nothing but its answer.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = TcpStream::connect(address).await.expect("a connection");
+        let answer = get_peer(&mut third).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after: 5"),
+            "{answer}"
+        );
+        assert!(answer.contains(r#""code":"unavailable""#), "{answer}");
+
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut fourth = TcpStream::connect(address).await.expect("a connection");
+        let answer = get_peer(&mut fourth).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}
