@@ -3,6 +3,7 @@
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -36,12 +37,16 @@ impl DataDir {
             ConfigError::new("--data-dir", format!("{what} {}: {e}", path.display()))
         };
         fs::create_dir_all(path).map_err(|e| error("cannot create", e))?;
+        // It holds every payload not yet delivered, and the credentials.
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700))
+            .map_err(|e| error("cannot make private", e))?;
         let lock_path = path.join("notifd.lock");
         let mut lock = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&lock_path)
             .map_err(|e| error("cannot open the lock file in", e))?;
         match lock.try_lock() {
@@ -75,6 +80,8 @@ impl DataDir {
     /// notification survives a crash or a power cut.
     pub async fn database(&self) -> anyhow::Result<SqlitePool> {
         let file = self.path.join("notifd.sqlite");
+        private_database_files(&file)
+            .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", file.display()))?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(&file)
             .create_if_missing(true)
@@ -95,4 +102,25 @@ impl DataDir {
             .map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", file.display()))?;
         Ok(pool)
     }
+}
+
+/// Makes the database file, if it is not there yet, readable by its owner
+/// only (SQLite gives its journal files the database's permissions), and
+/// takes the others' access away from files an earlier version made.
+fn private_database_files(file: &Path) -> std::io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(file)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        let path = PathBuf::from(name);
+        if path.exists() {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }

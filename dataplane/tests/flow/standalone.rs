@@ -88,6 +88,27 @@ async fn development_credentials_are_made_once_and_the_printed_commands_work() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o077, 0, "only its owner may read the key");
+    let private = |path: &Path| {
+        let mode = std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "only the owner may read {}",
+            path.display()
+        );
+    };
+    private(&data_dir);
+    for file in [
+        "notifd.sqlite",
+        "notifd.sqlite-wal",
+        "notifd.sqlite-shm",
+        "notifd.lock",
+    ] {
+        private(&data_dir.join(file));
+    }
     let welcome = service.role("standalone").stdout();
     assert!(
         welcome.contains(key.trim()),
