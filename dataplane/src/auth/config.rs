@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use jsonwebtoken::Algorithm;
 
 use super::api_keys::ApiKeys;
-use super::jwt::JwtVerifier;
+use super::jwt::{Checks, JwtVerifier};
 use super::publisher::PublisherAuth;
 use crate::config::{ConfigError, read_file};
 
 /// How JWTs are verified.
-#[derive(clap::Args, Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct JwtArgs {
     /// Shared secret that signs JWTs (HS256).
     #[arg(long, env = "NOTIF_JWT_SECRET", hide_env_values = true)]
@@ -24,6 +24,16 @@ pub struct JwtArgs {
     /// Algorithm of the public key: RS256, ES256 or EdDSA.
     #[arg(long, env = "NOTIF_JWT_ALGORITHM", default_value = "RS256", value_parser = parse_algorithm)]
     pub jwt_algorithm: Algorithm,
+    /// When set, a token's `aud` must name it (a token minted for another
+    /// service with the same key is refused).
+    #[arg(long, env = "NOTIF_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// When set, a token's `iss` must be it.
+    #[arg(long, env = "NOTIF_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Seconds of clock skew allowed on a token's `exp` and `nbf`.
+    #[arg(long, env = "NOTIF_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
 }
 
 fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
@@ -38,6 +48,21 @@ fn parse_algorithm(s: &str) -> Result<Algorithm, String> {
 impl JwtArgs {
     /// The verifier, or none when no key is configured.
     pub fn verifier(&self) -> Result<Option<JwtVerifier>, ConfigError> {
+        Ok(self
+            .key()?
+            .map(|verifier| verifier.checking(&self.checks())))
+    }
+
+    /// What tokens' claims must say.
+    pub fn checks(&self) -> Checks {
+        Checks {
+            audience: self.jwt_audience.clone(),
+            issuer: self.jwt_issuer.clone(),
+            leeway_secs: self.jwt_leeway_secs,
+        }
+    }
+
+    fn key(&self) -> Result<Option<JwtVerifier>, ConfigError> {
         let secret = match (&self.jwt_secret, &self.jwt_secret_file) {
             (Some(secret), _) => Some(("--jwt-secret", secret.as_bytes().to_vec())),
             (None, Some(path)) => Some((

@@ -2,7 +2,8 @@
 //! publishers may prove they may publish (`scope` has `publish`).
 //!
 //! Tokens are verified with a shared secret (HS256) or a public key (RS256,
-//! ES256 or EdDSA, from PEM); `exp` is required.
+//! ES256 or EdDSA, from PEM); `exp` is required, `nbf` checked when present,
+//! and `aud` and `iss` when the service is configured with them.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,27 @@ pub struct Claims {
 impl Claims {
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scope.split(' ').any(|s| s == scope)
+    }
+}
+
+/// What a token's claims must say besides its signature.
+#[derive(Debug, Clone)]
+pub struct Checks {
+    /// `aud` must name it.
+    pub audience: Option<String>,
+    /// `iss` must be it.
+    pub issuer: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway_secs: u64,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            audience: None,
+            issuer: None,
+            leeway_secs: 30,
+        }
     }
 }
 
@@ -71,9 +93,26 @@ impl JwtVerifier {
 
     fn new(key: DecodingKey, algorithm: Algorithm) -> Self {
         let mut validation = Validation::new(algorithm);
-        validation.leeway = 30;
+        validation.leeway = Checks::default().leeway_secs;
+        validation.validate_nbf = true;
         validation.validate_aud = false;
         JwtVerifier { key, validation }
+    }
+
+    /// Also requires what `checks` say of the claims.
+    pub fn checking(mut self, checks: &Checks) -> Self {
+        self.validation.leeway = checks.leeway_secs;
+        // Required, not only checked when present.
+        if let Some(audience) = &checks.audience {
+            self.validation.set_audience(&[audience]);
+            self.validation.validate_aud = true;
+            self.validation.required_spec_claims.insert("aud".into());
+        }
+        if let Some(issuer) = &checks.issuer {
+            self.validation.set_issuer(&[issuer]);
+            self.validation.required_spec_claims.insert("iss".into());
+        }
+        self
     }
 
     /// The token's claims, if its signature and expiry check out.
@@ -127,6 +166,65 @@ mod tests {
             .unwrap();
         assert_eq!(verified, claims(exp));
         assert!(verified.has_scope("publish") && !verified.has_scope("pub"));
+    }
+
+    /// A token with `extra` claims beside `claims(in_an_hour())`.
+    fn token_with(extra: serde_json::Value) -> String {
+        let mut all = serde_json::to_value(claims(in_an_hour())).unwrap();
+        all.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &all,
+            &EncodingKey::from_secret(b"s3cret"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let verifier = JwtVerifier::with_secret(b"s3cret").unwrap();
+        let now = crate::notification::now_ms() / 1000;
+        assert!(
+            verifier
+                .verify(&token_with(serde_json::json!({"nbf": now + 600})))
+                .is_err()
+        );
+        assert!(
+            verifier
+                .verify(&token_with(serde_json::json!({"nbf": now})))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn audience_and_issuer_are_required_when_configured() {
+        let plain = JwtVerifier::with_secret(b"s3cret").unwrap();
+        let checking = plain.clone().checking(&Checks {
+            audience: Some("notifications".into()),
+            issuer: Some("https://auth.example".into()),
+            ..Checks::default()
+        });
+        let ours =
+            token_with(serde_json::json!({"aud": "notifications", "iss": "https://auth.example"}));
+        let theirs =
+            token_with(serde_json::json!({"aud": "billing", "iss": "https://auth.example"}));
+        let elsewhere =
+            token_with(serde_json::json!({"aud": "notifications", "iss": "https://other.example"}));
+        let bare = token_with(serde_json::json!({}));
+        assert!(checking.verify(&ours).is_ok());
+        for (token, which) in [
+            (&theirs, "another audience"),
+            (&elsewhere, "another issuer"),
+            (&bare, "neither"),
+        ] {
+            assert!(checking.verify(token).is_err(), "{which}");
+        }
+        assert!(
+            plain.verify(&bare).is_ok(),
+            "unconfigured, they are not required"
+        );
     }
 
     #[test]

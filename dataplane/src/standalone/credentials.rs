@@ -36,7 +36,8 @@ impl Credentials {
             None => {
                 let secret = generated_jwt_secret(data_dir)?;
                 let verifier = JwtVerifier::with_secret(secret.as_bytes())
-                    .map_err(|e| ConfigError::new("--data-dir", e.to_string()))?;
+                    .map_err(|e| ConfigError::new("--data-dir", e.to_string()))?
+                    .checking(&jwt.checks());
                 (verifier, Some(secret))
             }
         };

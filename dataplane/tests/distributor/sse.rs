@@ -197,6 +197,32 @@ async fn a_missing_bad_or_expired_token_is_refused() {
 }
 
 #[tokio::test]
+async fn a_publishers_token_does_not_connect_as_a_client() {
+    let d = TestDistributor::start().await;
+    let publisher = dataplane::auth::jwt::sign_with_secret(
+        &dataplane::auth::jwt::Claims {
+            sub: "u".into(),
+            exp: u64::MAX / 2,
+            scope: "publish".into(),
+        },
+        crate::SECRET,
+    )
+    .expect("a token");
+    for endpoint in ["sse", "ws", "poll"] {
+        let response = d
+            .http
+            .get(format!("{}/v1/connect/{endpoint}?token={publisher}", d.url))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{endpoint}");
+        let error: serde_json::Value = response.json().await.expect("a JSON error");
+        assert_eq!(error["error"]["code"], "forbidden", "{endpoint}");
+    }
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
 async fn an_unreadable_last_event_id_is_refused_and_an_empty_one_is_none() {
     let d = TestDistributor::start().await;
     d.fill_inbox("u", &["n1", "n2"]).await;
