@@ -170,7 +170,21 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                 }
             },
             message = socket.recv() => {
-                let Some(Ok(message)) = message else { return };
+                let message = match message {
+                    Some(Ok(message)) => message,
+                    Some(Err(e)) => {
+                        // A frame over the size limit, or one that breaks
+                        // the protocol: say which before closing.
+                        let (code, reason) = match e.to_string().contains("too long") {
+                            true => (close_code::SIZE, "a frame is at most 1 MiB"),
+                            false => (close_code::PROTOCOL, "not a WebSocket frame"),
+                        };
+                        tracing::debug!(error = %e, "closing a WebSocket that sent a bad frame");
+                        let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+                        return;
+                    }
+                    None => return,
+                };
                 let reply = match message {
                     Message::Text(text) => match serde_json::from_str::<ClientFrame>(&text) {
                         Ok(ClientFrame::Ack { ids, through }) => match acknowledge(&session, ids, through).await {
@@ -185,8 +199,9 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                         },
                         Err(e) => error("bad_frame", &format!("not a client frame: {e}")),
                     },
+                    Message::Binary(_) => error("bad_frame", "client frames are JSON text; a binary frame is not read"),
                     Message::Close(_) => return,
-                    _ => continue,
+                    Message::Ping(_) | Message::Pong(_) => continue,
                 };
                 if send(&mut socket, &reply).await.is_err() {
                     return;

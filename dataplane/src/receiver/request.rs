@@ -27,6 +27,10 @@ pub struct Limits {
 
 type Object<'a> = BTreeMap<String, &'a RawValue>;
 
+/// How deeply a payload's arrays and objects may nest: browsers' and most
+/// libraries' JSON parsers take far more, and no notification needs more.
+pub const MAX_PAYLOAD_NESTING: usize = 64;
+
 /// The fields a notification may have; any other is refused.
 const FIELDS: [&str; 5] = ["recipient", "payload", "id", "ttl", "kind"];
 
@@ -100,11 +104,13 @@ pub fn parse(body: &[u8], limits: &Limits, now_ms: u64) -> Result<Vec<Notificati
     let root: &RawValue = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request("malformed_json", format!("the body is not JSON: {e}"))
     })?;
-    let object: Object = as_object(root).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_type",
-            "the body must be a JSON object: a notification, or {\"notifications\":[...]}",
-        )
+    let object: Object = as_object(root, "").map_err(|e| {
+        e.unwrap_or_else(|| {
+            ApiError::bad_request(
+                "invalid_type",
+                "the body must be a JSON object: a notification, or {\"notifications\":[...]}",
+            )
+        })
     })?;
 
     let notifications = match object.get("notifications") {
@@ -148,9 +154,11 @@ fn batch(list: &RawValue, limits: &Limits, now_ms: u64) -> Result<Vec<Notificati
     let mut notifications = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let path = format!("notifications[{index}]");
-        let object = as_object(item).ok_or_else(|| {
-            ApiError::bad_request("invalid_type", "a notification must be a JSON object")
-                .at(path.clone())
+        let object = as_object(item, &format!("{path}.")).map_err(|e| {
+            e.unwrap_or_else(|| {
+                ApiError::bad_request("invalid_type", "a notification must be a JSON object")
+                    .at(path.clone())
+            })
         })?;
         let notification = notification(&object, &format!("{path}."), limits, now_ms)?;
         if !seen.insert(notification.id.clone()) {
@@ -202,6 +210,16 @@ fn notification(
                 "the payload is {} bytes of JSON; at most {} are allowed",
                 payload.get().len(),
                 limits.max_payload_bytes
+            ),
+        )
+        .at(field("payload")));
+    }
+
+    if nesting(payload.get()) > MAX_PAYLOAD_NESTING {
+        return Err(ApiError::unprocessable(
+            "payload_too_deep",
+            format!(
+                "the payload nests arrays and objects more than {MAX_PAYLOAD_NESTING} deep, which clients' JSON parsers may refuse"
             ),
         )
         .at(field("payload")));
@@ -259,8 +277,70 @@ fn notification(
     })
 }
 
-fn as_object(raw: &RawValue) -> Option<Object<'_>> {
-    serde_json::from_str(raw.get()).ok()
+/// The fields of a JSON object; `Err(None)` when it is not one, and an
+/// error naming the field (`prefix` is its path) when one is given twice:
+/// which of the two would count is for no reader to guess.
+fn as_object<'a>(raw: &'a RawValue, prefix: &str) -> Result<Object<'a>, Option<ApiError>> {
+    let Fields(fields) = serde_json::from_str(raw.get()).map_err(|_| None)?;
+    let mut object = Object::new();
+    for (name, value) in fields {
+        if object.contains_key(&name) {
+            return Err(Some(
+                ApiError::bad_request("duplicate_field", format!("`{name}` is given twice"))
+                    .at(format!("{prefix}{name}")),
+            ));
+        }
+        object.insert(name, value);
+    }
+    Ok(object)
+}
+
+/// A JSON object's fields in the order written, duplicates kept.
+struct Fields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Fields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, &'de RawValue>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// How deeply arrays and objects nest in `json` (valid JSON): `1` for
+/// `[1]`, `0` for a scalar.
+fn nesting(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for byte in json.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn required<T: DeserializeOwned>(
@@ -414,6 +494,18 @@ mod tests {
         assert_eq!(error("{not json"), (bad, "malformed_json", None));
         assert_eq!(error("[1]"), (bad, "invalid_type", None));
         assert_eq!(
+            error(r#"{"recipient":"u","recipient":"v","payload":1}"#),
+            (bad, "duplicate_field", Some("recipient".into()))
+        );
+        assert_eq!(
+            error(r#"{"notifications":[{"recipient":"u","payload":1,"payload":2}]}"#),
+            (
+                bad,
+                "duplicate_field",
+                Some("notifications[0].payload".into())
+            )
+        );
+        assert_eq!(
             error(r#"{"payload":1}"#),
             (bad, "missing_field", Some("recipient".into()))
         );
@@ -517,6 +609,23 @@ mod tests {
         assert_eq!(
             error(r#"{"notifications":[]}"#),
             (bad, "empty_batch", Some("notifications".into()))
+        );
+        let roomy = Limits {
+            max_payload_bytes: 1024,
+            ..LIMITS
+        };
+        let nested = |depth: usize, inside: &str| {
+            let (open, close) = ("[".repeat(depth), "]".repeat(depth));
+            format!(r#"{{"recipient":"u","payload":{open}{inside}{close}}}"#)
+        };
+        let refused = parse(nested(65, "1").as_bytes(), &roomy, 0).expect_err("too deep");
+        assert_eq!(
+            (refused.status, refused.code, refused.field),
+            (bad, "payload_too_deep", Some("payload".into()))
+        );
+        assert!(
+            parse(nested(64, r#""]]\"[{""#).as_bytes(), &roomy, 0).is_ok(),
+            "brackets in strings do not count"
         );
         assert_eq!(
             error(

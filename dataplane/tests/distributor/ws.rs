@@ -124,6 +124,29 @@ async fn the_inbox_arrives_in_order_and_an_ack_frame_removes_it() {
 }
 
 #[tokio::test]
+async fn a_binary_frame_is_answered_and_an_oversize_one_closes_with_1009() {
+    let d = TestDistributor::start().await;
+    let mut socket = connect_present(&d, "u").await;
+    socket
+        .send(Message::binary(vec![1, 2, 3]))
+        .await
+        .expect("send");
+    let error = next_frame(&mut socket).await;
+    assert_eq!(
+        (error["type"].as_str(), error["code"].as_str()),
+        (Some("error"), Some("bad_frame")),
+        "{error}"
+    );
+    let huge = format!(
+        r#"{{"type":"ack","ids":["{}"]}}"#,
+        "x".repeat(2 * 1024 * 1024)
+    );
+    socket.send(Message::text(huge)).await.expect("send");
+    expect_close(&mut socket, 1009).await;
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
 async fn a_stopping_distributor_closes_its_connections_as_going_away() {
     let d = TestDistributor::start().await;
     let mut socket = connect_present(&d, "u").await;
