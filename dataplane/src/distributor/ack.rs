@@ -18,6 +18,22 @@ use crate::notification::is_valid_id;
 /// The most ids in one acknowledgement.
 const MAX_IDS: usize = 1000;
 
+/// A notification's id, as the OpenAPI document describes it.
+struct NotificationId;
+
+impl utoipa::PartialSchema for NotificationId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .min_length(Some(1))
+            .max_length(Some(128))
+            .pattern(Some("^[A-Za-z0-9._:@-]+$"))
+            .into()
+    }
+}
+
+impl ToSchema for NotificationId {}
+
 /// Notifications to acknowledge: by id, through a position, or both (not
 /// neither: 422 `empty_ack`).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -26,7 +42,7 @@ pub struct AckRequest {
     /// 128 characters of `A-Z a-z 0-9 . _ : @ -` (otherwise 422
     /// `invalid_id`, `field` `ids[i]`).
     #[serde(default)]
-    #[schema(max_items = 1000)]
+    #[schema(max_items = 1000, value_type = Vec<NotificationId>)]
     pub ids: Vec<String>,
     /// Everything of the recipient up to and including this position; it
     /// must not be beyond what was sent to the recipient (422

@@ -77,7 +77,7 @@ pub struct NewNotification {
     /// Seconds after which it is dropped instead of delivered: 1 to
     /// `--max-ttl-secs` (30 days by default; otherwise 422 `invalid_ttl`).
     /// Without it (or with `null`), it never expires.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 2_592_000)]
     pub ttl: Option<u64>,
     /// A label for clients to route on, passed to them as the envelope's
     /// `kind`: 1 to 64 bytes of UTF-8, which is fewer than 64 characters
