@@ -33,6 +33,7 @@ pub mod dependencies;
 pub mod director;
 pub mod distributor;
 pub mod forward;
+pub mod forward_secret;
 pub mod inbox;
 pub mod listen;
 pub mod log;

@@ -11,7 +11,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::watcher;
@@ -25,8 +25,8 @@ use crate::crd::{DeletionPolicy, NotificationCluster, SecretKeyRef};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::resources::{
-    Component, FIELD_MANAGER, MANAGED_BY, account, autoscalers, budgets, services, settings,
-    workloads,
+    Component, FIELD_MANAGER, MANAGED_BY, account, autoscalers, budgets, forward, services,
+    settings, workloads,
 };
 use crate::status::{self, Observed};
 use crate::topic::{KafkaConnection, Topics};
@@ -179,6 +179,8 @@ async fn reconcile_live(nc: &NotificationCluster, ctx: &Context) -> Result<Actio
 async fn ensure(nc: &NotificationCluster, ctx: &Context, observed: &mut Observed) -> Result<()> {
     ensure_finalizer(nc, ctx).await?;
     apply(ctx, nc, account::service_account(nc)).await?;
+    ensure_forward_secret(nc, ctx).await?;
+    apply(ctx, nc, forward::network_policy(nc)).await?;
     let config_map = settings::config_map(nc);
     let hash = settings::hash(config_map.data.as_ref().unwrap_or(&Default::default()));
     apply(ctx, nc, config_map).await?;
@@ -398,6 +400,24 @@ where
         }
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Makes the forward port's Secret if it is not there: once, so that its
+/// value, and the pods that read it, stay as they are.
+async fn ensure_forward_secret(nc: &NotificationCluster, ctx: &Context) -> Result<()> {
+    let secrets = own_api::<Secret>(ctx, nc);
+    let name = forward::secret_ref(nc).name;
+    if secrets.get_opt(&name).await?.is_some() {
+        return Ok(());
+    }
+    match secrets
+        .create(&PostParams::default(), &forward::new_secret(nc))
+        .await
+    {
+        // Made meanwhile by another reconcile: that one stays.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        result => result.map(|_| ()).map_err(Into::into),
     }
 }
 

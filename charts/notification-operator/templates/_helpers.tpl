@@ -106,11 +106,15 @@ its ClusterRole, or of each of its per-namespace Roles.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# Only the Secrets a NotificationCluster names (Kafka's SASL credentials and
-# CA), read one by one to reach Kafka's admin API: no list, no watch.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["networkpolicies"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Secrets one by one, no list, no watch: those a NotificationCluster names
+# (Kafka's SASL credentials and CA, read to reach Kafka's admin API), and
+# the forward port's secret it makes once per cluster.
 - apiGroups: [""]
   resources: ["secrets"]
-  verbs: ["get"]
+  verbs: ["get", "create"]
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]

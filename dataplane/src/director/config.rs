@@ -11,6 +11,7 @@ use crate::admin::{self, AdminArgs, Ready};
 use crate::config::ConfigError;
 use crate::dependencies::{self, Dependency};
 use crate::forward::Forward;
+use crate::forward_secret::ForwardSecretArgs;
 use crate::inbox::{Inbox, PostgresArgs};
 use crate::log::{KafkaArgs, KafkaReader, LogReader};
 use crate::metrics::{DependencyMetrics, DirectorMetrics};
@@ -27,6 +28,8 @@ pub struct DirectorArgs {
     pub ack_timeout_secs: u64,
     #[command(flatten)]
     pub routing: RoutingArgs,
+    #[command(flatten)]
+    pub forward_secret: ForwardSecretArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]
@@ -149,7 +152,7 @@ impl DirectorArgs {
                 },
             )?,
         );
-        let forward = Forwarder::new(presence.clone());
+        let forward = Forwarder::new(presence.clone(), self.forward_secret.secret()?);
         let consume = self.routing.consume(
             Backends {
                 log: log.clone(),

@@ -10,8 +10,10 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use crate::forward::{self, Batch, Forward, Item, Outcome, Reports};
+use crate::forward_secret::ForwardSecret;
 use crate::presence::Presence;
 
 struct Request {
@@ -24,6 +26,8 @@ type Links = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Request>>>>;
 
 pub struct Forwarder {
     presence: Arc<dyn Presence>,
+    /// Sent to distributors that require it.
+    secret: Option<ForwardSecret>,
     links: Links,
 }
 
@@ -32,9 +36,10 @@ pub struct Forwarder {
 const MARGIN: Duration = Duration::from_secs(5);
 
 impl Forwarder {
-    pub fn new(presence: Arc<dyn Presence>) -> Self {
+    pub fn new(presence: Arc<dyn Presence>, secret: Option<ForwardSecret>) -> Self {
         Forwarder {
             presence,
+            secret,
             links: Links::default(),
         }
     }
@@ -49,6 +54,7 @@ impl Forwarder {
         tokio::spawn(run_link(
             distributor.to_string(),
             self.presence.clone(),
+            self.secret.clone(),
             self.links.clone(),
             requests,
         ));
@@ -94,10 +100,11 @@ impl Forward for Forwarder {
 async fn run_link(
     distributor: String,
     presence: Arc<dyn Presence>,
+    secret: Option<ForwardSecret>,
     links: Links,
     mut requests: mpsc::UnboundedReceiver<Request>,
 ) {
-    if let Err(e) = stream(&distributor, presence.as_ref(), &mut requests).await {
+    if let Err(e) = stream(&distributor, presence.as_ref(), secret, &mut requests).await {
         tracing::debug!(distributor, error = %e, "forwarding stream ended");
     }
     // Closing the receiver closes this link's senders (a newer link's stay
@@ -112,6 +119,7 @@ async fn run_link(
 async fn stream(
     distributor: &str,
     presence: &dyn Presence,
+    secret: Option<ForwardSecret>,
     requests: &mut mpsc::UnboundedReceiver<Request>,
 ) -> Result<(), String> {
     let address = presence
@@ -120,7 +128,17 @@ async fn stream(
         .map_err(|e| e.to_string())?
         .ok_or("the distributor is not announced (it stopped)")?;
     let url = format!("ws://{address}{}", forward::PATH);
-    let (socket, _) = tokio_tungstenite::connect_async(&url)
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| format!("{url}: {e}"))?;
+    if let Some(secret) = secret {
+        request.headers_mut().insert(
+            tokio_tungstenite::tungstenite::http::header::AUTHORIZATION,
+            secret.header(),
+        );
+    }
+    let (socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     let (mut outgoing, mut incoming) = socket.split();

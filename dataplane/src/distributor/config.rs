@@ -13,6 +13,7 @@ use crate::auth::config::JwtArgs;
 use crate::auth::jwt::JwtVerifier;
 use crate::config::ConfigError;
 use crate::dependencies::{self, Dependency};
+use crate::forward_secret::{ForwardSecret, ForwardSecretArgs};
 use crate::inbox::{Inbox, PostgresArgs};
 use crate::metrics::{DependencyMetrics, DistributorMetrics};
 use crate::presence::{Presence, RedisArgs};
@@ -34,6 +35,8 @@ pub struct DistributorArgs {
     /// This distributor's id in presence; the pod's name in Kubernetes.
     #[arg(long, env = "NOTIF_DISTRIBUTOR_ID")]
     pub distributor_id: Option<String>,
+    #[command(flatten)]
+    pub forward_secret: ForwardSecretArgs,
     #[command(flatten)]
     pub connections: ConnectionArgs,
     #[command(flatten)]
@@ -68,6 +71,8 @@ pub struct Parts {
     pub jwt: JwtVerifier,
     pub metrics: DistributorMetrics,
     pub stop: CancellationToken,
+    /// Required on the forward port; none in one process.
+    pub forward_secret: Option<ForwardSecret>,
 }
 
 impl ConnectionArgs {
@@ -92,6 +97,7 @@ impl ConnectionArgs {
             ack_timeout: Duration::from_secs(self.ack_timeout_secs),
             relay_client: reqwest::Client::new(),
             stop: parts.stop,
+            forward_secret: parts.forward_secret,
         })
     }
 }
@@ -119,6 +125,7 @@ impl DistributorArgs {
                 jwt,
                 metrics: DistributorMetrics::default().register(&mut registry),
                 stop: stop.clone(),
+                forward_secret: self.forward_secret.secret()?,
             })?,
         );
         let public = crate::serve::bind("--http-addr", self.http_addr).await?;

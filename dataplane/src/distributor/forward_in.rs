@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::{Router, middleware};
 use futures::future::BoxFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -20,12 +20,20 @@ use tokio::task::JoinSet;
 use super::Distributor;
 use super::live::Order;
 use crate::forward::{self, Batch, Forward, Outcome, Report, Reports};
+use crate::forward_secret;
 
 pub fn router(distributor: Arc<Distributor>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(forward::PATH, get(accept))
-        .route(super::relay::PATH, post(super::relay::accept))
-        .with_state(distributor)
+        .route(super::relay::PATH, post(super::relay::accept));
+    let router = match distributor.forward_secret.clone() {
+        Some(secret) => router.layer(middleware::from_fn_with_state(
+            secret,
+            forward_secret::require,
+        )),
+        None => router,
+    };
+    router.with_state(distributor)
 }
 
 async fn accept(

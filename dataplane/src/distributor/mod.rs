@@ -32,6 +32,8 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
+use crate::forward_secret::ForwardSecret;
+
 use crate::auth::jwt::JwtVerifier;
 use crate::inbox::Inbox;
 use crate::metrics::DistributorMetrics;
@@ -59,6 +61,8 @@ pub struct Distributor {
     pub ack_timeout: Duration,
     /// Passes acknowledgements on to the recipient's other distributors.
     pub relay_client: reqwest::Client,
+    /// What the forward port requires, and relayed acknowledgements carry.
+    pub forward_secret: Option<ForwardSecret>,
     /// Cancelled when the distributor stops: every connection closes, so
     /// that its client reconnects to another distributor.
     pub stop: CancellationToken,

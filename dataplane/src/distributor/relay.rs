@@ -106,14 +106,15 @@ async fn ask(distributor: &Distributor, other: &str, relayed: &Relayed) -> Relay
             return RelayAnswer::default();
         }
     };
-    let answer = distributor
+    let mut request = distributor
         .relay_client
         .post(format!("http://{address}{PATH}"))
         .timeout(TIMEOUT)
-        .json(relayed)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status());
+        .json(relayed);
+    if let Some(secret) = &distributor.forward_secret {
+        request = request.header(axum::http::header::AUTHORIZATION, secret.header());
+    }
+    let answer = request.send().await.and_then(|r| r.error_for_status());
     match answer {
         Ok(answer) => answer.json::<RelayAnswer>().await.unwrap_or_default(),
         Err(e) => {

@@ -85,6 +85,7 @@ impl StandaloneArgs {
             jwt: credentials.jwt.clone(),
             metrics: DistributorMetrics::default().register(&mut registry),
             stop: stop.clone(),
+            forward_secret: None,
         })?);
         let routing = self.routing.consume(
             Backends {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use dataplane::admin::AdminArgs;
 use dataplane::director::{DirectorArgs, RoutingArgs};
+use dataplane::forward_secret::ForwardSecretArgs;
 use dataplane::inbox::{Inbox, PostgresArgs, PostgresInbox};
 use dataplane::log::{KafkaArgs, KafkaConfig, KafkaLog, Log};
 use dataplane::notification::{Notification, now_ms};
@@ -96,6 +97,10 @@ impl TestDirector {
             },
             admin: AdminArgs {
                 admin_addr: "127.0.0.1:0".parse().expect("an address"),
+            },
+            forward_secret: ForwardSecretArgs {
+                forward_secret: Some("director-tests".into()),
+                forward_secret_file: None,
             },
         };
         let (stop, stopped) = oneshot::channel();

@@ -61,6 +61,7 @@ impl TestDistributor {
             ack_timeout: Duration::from_secs(2),
             relay_client: reqwest::Client::new(),
             stop: stop.clone(),
+            forward_secret: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -119,3 +119,43 @@ async fn polls_that_alternate_between_distributors_acknowledge_by_their_cursor()
     );
     service.finish().await;
 }
+
+#[tokio::test]
+async fn the_forward_port_refuses_callers_without_the_secret() {
+    let service = Service::distributed().await;
+    let forward = format!("127.0.0.1:{}", free_port());
+    let mut second = service
+        .role("distributor")
+        .twin_with(vec![("NOTIF_FORWARD_ADDR", forward.clone())]);
+    second.start().await;
+    let relayed = serde_json::json!({"recipient": "hana", "ids": ["x"]});
+    for authorization in [None, Some("Bearer not-the-secret")] {
+        let mut relay = service
+            .http
+            .post(format!("http://{forward}/internal/v1/ack"))
+            .json(&relayed);
+        let mut stream = service
+            .http
+            .get(format!("http://{forward}/internal/v1/forward"))
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+        if let Some(value) = authorization {
+            relay = relay.header("authorization", value);
+            stream = stream.header("authorization", value);
+        }
+        for (what, request) in [
+            ("a relayed acknowledgement", relay),
+            ("a forwarding stream", stream),
+        ] {
+            let answer = request.send().await.expect("an answer");
+            assert_eq!(
+                answer.status(),
+                StatusCode::UNAUTHORIZED,
+                "{what} with {authorization:?}"
+            );
+        }
+    }
+    service.finish().await;
+}

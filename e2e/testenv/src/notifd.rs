@@ -200,6 +200,7 @@ impl Deployment {
                 format!("{}:", crate::unique_name("notifd")),
             ),
             ("NOTIF_FORWARD_ADDR", format!("127.0.0.1:{}", free_port())),
+            ("NOTIF_FORWARD_SECRET", crate::unique_name("forward-secret")),
         ]
         .into_iter()
         .chain(env)

@@ -12,6 +12,7 @@ use crate::crd::{ComponentSpec, NotificationCluster};
 pub mod account;
 pub mod autoscalers;
 pub mod budgets;
+pub mod forward;
 pub mod services;
 pub mod settings;
 pub mod workloads;

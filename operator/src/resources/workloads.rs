@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::{Component, owned_meta, ports, selector, settings};
+use super::{Component, forward, owned_meta, ports, selector, settings};
 use crate::crd::{NotificationCluster, SecretKeyRef};
 
 /// The Deployment of `component`, whose pods carry `config_hash`.
@@ -77,11 +77,13 @@ impl Pod {
             }
             Component::Director => {
                 self.kafka(nc);
+                self.secret("NOTIF_FORWARD_SECRET", &forward::secret_ref(nc));
                 self.secret("NOTIF_POSTGRES_URL", &spec.postgres.url);
                 self.secret("NOTIF_REDIS_URL", &spec.redis.url);
             }
             Component::Distributor => {
                 self.jwt(nc);
+                self.secret("NOTIF_FORWARD_SECRET", &forward::secret_ref(nc));
                 self.secret("NOTIF_POSTGRES_URL", &spec.postgres.url);
                 self.secret("NOTIF_REDIS_URL", &spec.redis.url);
                 self.field("POD_NAME", "metadata.name");

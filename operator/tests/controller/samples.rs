@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, Patch, PatchParams};
@@ -41,6 +42,18 @@ async fn owned_objects(scene: &Scene, name: &str) -> Vec<Deployment> {
         settings.data.expect("settings")["NOTIF_KAFKA_TOPIC"],
         cluster.spec.kafka.topic
     );
+    // The forward port: a secret made once, and only the cluster's own
+    // directors and distributors let in.
+    let forward = scene
+        .wait_for::<Secret>(&format!("{name}-forward"), |_| true)
+        .await;
+    assert!(owned(&forward.metadata));
+    let secret = forward.data.expect("data")["secret"].0.clone();
+    assert_eq!(secret.len(), 64, "32 random bytes, in hex");
+    let policy = scene
+        .wait_for::<NetworkPolicy>(&format!("{name}-distributor-forward"), |_| true)
+        .await;
+    assert!(owned(&policy.metadata));
     let mut deployments = Vec::new();
     for role in ROLES {
         let object = format!("{name}-{role}");
@@ -57,6 +70,15 @@ async fn owned_objects(scene: &Scene, name: &str) -> Vec<Deployment> {
             Some(cluster.spec.image.as_str())
         );
         assert_eq!(container.args.as_deref(), Some(&[role.to_string()][..]));
+        let forward_secret = container
+            .env
+            .iter()
+            .flatten()
+            .find(|var| var.name == "NOTIF_FORWARD_SECRET")
+            .and_then(|var| var.value_from.as_ref()?.secret_key_ref.as_ref())
+            .map(|reference| reference.name.clone());
+        let expected = (role != "receiver").then(|| format!("{name}-forward"));
+        assert_eq!(forward_secret, expected, "{role}'s forward secret");
         assert!(owned(
             &scene.wait_for::<Service>(&object, |_| true).await.metadata
         ));
