@@ -107,9 +107,8 @@ impl Lane {
             // it holds.
             let deadline = flight.front().and_then(|f| {
                 let failed = failing.then(|| f.first_sent + self.router.ack_timeout);
-                let slow = *self.pressure.borrow() && !failing;
-                let pressed = slow.then(|| f.first_sent + self.slow());
-                failed.or(pressed)
+                let pressed = (*self.pressure.borrow()).then(|| f.first_sent + self.slow());
+                failed.into_iter().chain(pressed).min()
             });
             if failing && !flight.iter().any(|f| f.state == State::Waiting) {
                 self.recover(&mut queue, &mut flight, &mut outcomes).await;

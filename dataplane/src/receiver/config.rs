@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 
@@ -48,6 +49,9 @@ pub struct LimitArgs {
     /// The longest ttl a publisher may set, in seconds.
     #[arg(long, env = "NOTIF_MAX_TTL_SECS", default_value_t = 30 * 24 * 3600)]
     pub max_ttl_secs: u64,
+    /// Seconds a request's body may take to arrive; a slower one is answered 408.
+    #[arg(long, env = "NOTIF_BODY_TIMEOUT_SECS", default_value_t = 60)]
+    pub body_timeout_secs: u64,
 }
 
 impl LimitArgs {
@@ -70,6 +74,7 @@ impl LimitArgs {
                 max_ttl_secs: self.max_ttl_secs,
             },
             max_body_bytes: self.max_body_bytes,
+            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
             metrics,
         })
     }

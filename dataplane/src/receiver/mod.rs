@@ -10,6 +10,7 @@ pub use config::{LimitArgs, ReceiverArgs};
 pub use publish::{Accepted, router};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::auth::publisher::PublisherAuth;
 use crate::log::Log;
@@ -28,5 +29,7 @@ pub struct Receiver {
     pub limits: Limits,
     /// The largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// How long a request's body may take to arrive.
+    pub body_timeout: Duration,
     pub metrics: ReceiverMetrics,
 }

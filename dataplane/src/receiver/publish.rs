@@ -54,6 +54,7 @@ pub fn router(receiver: Arc<Receiver>) -> Router {
         (status = 400, description = "The request's shape is wrong: `malformed_json`, `invalid_type`, `missing_field`, `unknown_field`, `duplicate_field`, `unreadable_body`.", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, description = "A JWT without the `publish` scope (`forbidden`).", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within `--body-timeout-secs` (`body_timeout`).", body = ErrorBody),
         (status = 413, description = "Too large: the body (`body_too_large`), a payload (`payload_too_large`) or a batch (`batch_too_large`).", body = ErrorBody),
         (status = 415, description = "The body is not sent as `application/json` (`unsupported_media_type`).", body = ErrorBody),
         (status = 422, description = "Well-formed, but a value is not acceptable: `invalid_recipient`, `invalid_id`, `invalid_ttl`, `invalid_kind`, `payload_too_deep` (arrays and objects nested more than 64 deep), `empty_batch`, `duplicate_id`.", body = ErrorBody),
@@ -105,8 +106,18 @@ async fn accept(receiver: &Receiver, request: Request) -> Result<Accepted, ApiEr
         return Err(too_large());
     }
     // Within the router's `DefaultBodyLimit`.
-    let body = Bytes::from_request(request, &())
+    let body = tokio::time::timeout(receiver.body_timeout, Bytes::from_request(request, &()))
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {} s",
+                    receiver.body_timeout.as_secs()
+                ),
+            )
+        })?
         .map_err(|rejection| match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => too_large(),
             _ => ApiError::bad_request(

@@ -57,6 +57,7 @@ impl TestReceiver {
                 max_ttl_secs: 3600,
             },
             max_body_bytes: 64 * 1024,
+            body_timeout: Duration::from_secs(1),
             metrics: ReceiverMetrics::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

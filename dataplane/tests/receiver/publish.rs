@@ -186,9 +186,15 @@ async fn publishers_need_an_api_key_or_a_token_with_the_publish_scope() {
     );
 }
 
-/// Sends only the headers of a publish declaring a 16 MiB body, and returns
-/// the status line of the answer, which must come without the body.
-async fn status_without_body(receiver: &TestReceiver, bearer: Option<&str>) -> String {
+/// Sends the headers of a publish declaring a body of `length` bytes and
+/// `sent` of them, and returns the status line of the answer, which must
+/// come within 5 s without the rest of the body.
+async fn status_of_partial(
+    receiver: &TestReceiver,
+    bearer: Option<&str>,
+    length: usize,
+    sent: &[u8],
+) -> String {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let address = receiver.url.trim_start_matches("http://");
     let mut socket = tokio::net::TcpStream::connect(address)
@@ -198,11 +204,10 @@ async fn status_without_body(receiver: &TestReceiver, bearer: Option<&str>) -> S
         .map(|token| format!("Authorization: Bearer {token}\r\n"))
         .unwrap_or_default();
     let head = format!(
-        "POST /v1/notifications HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n{authorization}Content-Length: {}\r\n\r\n",
-        16 * 1024 * 1024
+        "POST /v1/notifications HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n{authorization}Content-Length: {length}\r\n\r\n",
     );
     socket
-        .write_all(head.as_bytes())
+        .write_all(&[head.as_bytes(), sent].concat())
         .await
         .expect("the headers are sent");
     let mut status = String::new();
@@ -211,7 +216,7 @@ async fn status_without_body(receiver: &TestReceiver, bearer: Option<&str>) -> S
         BufReader::new(socket).read_line(&mut status),
     )
     .await
-    .expect("an answer before any of the body is sent")
+    .expect("an answer before the rest of the body is sent")
     .expect("a status line");
     status
 }
@@ -219,8 +224,16 @@ async fn status_without_body(receiver: &TestReceiver, bearer: Option<&str>) -> S
 #[tokio::test]
 async fn credentials_and_a_declared_size_are_checked_before_the_body_is_read() {
     let receiver = TestReceiver::start().await;
-    let status = status_without_body(&receiver, None).await;
+    let huge = 16 * 1024 * 1024;
+    let status = status_of_partial(&receiver, None, huge, b"").await;
     assert!(status.starts_with("HTTP/1.1 401"), "{status}");
-    let status = status_without_body(&receiver, Some(crate::API_KEY)).await;
+    let status = status_of_partial(&receiver, Some(crate::API_KEY), huge, b"").await;
     assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_answered_408() {
+    let receiver = TestReceiver::start().await;
+    let status = status_of_partial(&receiver, Some(crate::API_KEY), 100, br#"{"recipient""#).await;
+    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
 }
