@@ -28,6 +28,11 @@ pub struct TestReceiver {
 
 impl TestReceiver {
     pub async fn start() -> TestReceiver {
+        // The receiver's and librdkafka's logs, shown with a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_test_writer()
+            .try_init();
         let topic = testenv::kafka::create_topic("receiver", 3).await;
         let log = KafkaLog::new(&KafkaConfig {
             bootstrap_servers: testenv::kafka_bootstrap(),
