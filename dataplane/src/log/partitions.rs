@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
@@ -97,6 +97,7 @@ impl Placement {
         let refresh = Refresh {
             config: config.clone(),
             producer,
+            counter: Mutex::new(Counter::default()),
             view: view.clone(),
             counted: counted_tx,
             fence: config.fence(),
@@ -157,6 +158,7 @@ impl Placement {
 struct Refresh {
     config: KafkaConfig,
     producer: FutureProducer,
+    counter: Mutex<Counter>,
     view: Arc<Mutex<View>>,
     counted: tokio::sync::watch::Sender<bool>,
     fence: Duration,
@@ -222,11 +224,11 @@ impl Refresh {
     }
 
     async fn read_count(&self) -> Result<u32, String> {
-        let (producer, topic) = (self.producer.clone(), self.config.topic.clone());
+        let client = self.lock_counter().client(&self.config)?;
+        let topic = self.config.topic.clone();
         let timeout = self.config.partition_refresh.max(Duration::from_secs(1));
-        tokio::task::spawn_blocking(move || {
-            let metadata = producer
-                .client()
+        let read = tokio::task::spawn_blocking(move || {
+            let metadata = client
                 .fetch_metadata(Some(&topic), timeout)
                 .map_err(|e| e.to_string())?;
             match metadata.topics().first() {
@@ -238,7 +240,14 @@ impl Refresh {
             }
         })
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let renew_after = self.config.stale_after();
+        self.lock_counter().outcome(read.is_ok(), renew_after);
+        read
+    }
+
+    fn lock_counter(&self) -> std::sync::MutexGuard<'_, Counter> {
+        self.counter.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Whether the topic reached `count` partitions more than a fence ago:
@@ -304,6 +313,39 @@ impl Refresh {
     }
 }
 
+/// The client that reads the partition count, apart from the producer's, and
+/// made anew when reads have failed for a while: a client whose broker went
+/// away and came back can stay without a usable connection for a long time
+/// (a minute was seen after a slow Kafka restart), while a new one connects
+/// at once. Meanwhile publishes are refused, so this is what ends an outage.
+#[derive(Default)]
+struct Counter {
+    client: Option<Arc<BaseConsumer>>,
+    failing_since: Option<Instant>,
+}
+
+impl Counter {
+    fn client(&mut self, config: &KafkaConfig) -> Result<Arc<BaseConsumer>, String> {
+        if self.client.is_none() {
+            let client = config.client_config().create().map_err(|e| e.to_string())?;
+            self.client = Some(Arc::new(client));
+        }
+        Ok(self.client.clone().expect("made above"))
+    }
+
+    fn outcome(&mut self, read: bool, renew_after: Duration) {
+        if read {
+            self.failing_since = None;
+            return;
+        }
+        let since = *self.failing_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= renew_after && self.client.take().is_some() {
+            tracing::info!("reading the partition count with a new Kafka client");
+            self.failing_since = None;
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, `ago` before now.
 fn ms_ago(ago: Duration) -> i64 {
     crate::notification::now_ms().saturating_sub(ago.as_millis() as u64) as i64
@@ -325,6 +367,28 @@ mod tests {
             .filter(|i| partition_of(&format!("user-{i}"), 4) != before[*i])
             .count();
         assert!((25..75).contains(&moved), "{moved} of 100 moved");
+    }
+
+    #[test]
+    fn the_count_reader_gets_a_new_client_once_reads_failed_for_a_while() {
+        let config = KafkaConfig {
+            bootstrap_servers: "127.0.0.1:9".into(),
+            topic: "t".into(),
+            properties: vec![],
+            produce_timeout: Duration::from_secs(1),
+            partition_refresh: Duration::from_secs(1),
+        };
+        let mut counter = Counter::default();
+        let first = counter.client(&config).expect("a client");
+        counter.outcome(false, Duration::from_secs(60));
+        assert!(
+            Arc::ptr_eq(&first, &counter.client(&config).unwrap()),
+            "kept"
+        );
+        counter.outcome(true, Duration::ZERO);
+        counter.outcome(false, Duration::ZERO);
+        let second = counter.client(&config).expect("a client");
+        assert!(!Arc::ptr_eq(&first, &second), "renewed");
     }
 
     #[test]
