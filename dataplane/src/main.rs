@@ -1,5 +1,7 @@
 //! `notifd`: the message path of SaaSaparilla Notifications.
 
+use std::io::IsTerminal;
+
 use clap::{Parser, Subcommand};
 use dataplane::director::DirectorArgs;
 use dataplane::distributor::DistributorArgs;
@@ -55,6 +57,8 @@ fn init_tracing(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only for a terminal, not in a container's or a file's log.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

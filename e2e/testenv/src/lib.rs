@@ -15,8 +15,10 @@
 //! - [`kafka`]: a topic of the test's own, and reading back what it holds.
 //! - [`control`]: stopping and starting one server, for fault tests.
 //! - [`notifd`]: the service as processes, distributed or standalone.
+//! - [`docker`]: the project's images as containers.
 
 pub mod control;
+pub mod docker;
 pub mod kafka;
 pub mod notifd;
 pub mod servers;
