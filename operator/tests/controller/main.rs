@@ -8,6 +8,7 @@ mod common;
 mod harness;
 
 mod changes;
+mod chart;
 mod deletion;
 mod exclusive;
 mod leader;

@@ -1,30 +1,12 @@
 //! The Helm chart's RBAC is enough: an operator that runs with the chart's
 //! ServiceAccount's rights (by impersonation) makes and reports a cluster.
 
-use std::process::Command;
-
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 use testenv::unique_name;
 
+use crate::chart::helm;
 use crate::harness::{Operator, Scene};
-
-fn helm(args: &[&str]) {
-    let chart = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../charts/notification-operator"
-    );
-    let output = Command::new("helm")
-        .args(args)
-        .arg(chart)
-        .output()
-        .expect("helm runs (the test environment puts it on PATH)");
-    assert!(
-        output.status.success(),
-        "helm {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// The test kubeconfig, acting as `user` (`kubectl --as`).
 fn kubeconfig_as(user: &str) -> std::path::PathBuf {
