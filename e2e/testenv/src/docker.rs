@@ -81,12 +81,14 @@ impl Drop for Container {
     }
 }
 
-/// The repository's docker-compose.yml, up as a project of the test's own on
-/// ports of its own; taken down, volumes included, when dropped.
+/// The repository's docker-compose.yml with its `observability` profile, up
+/// as a project of the test's own on ports of its own; taken down, volumes
+/// included, when dropped.
 pub struct Compose {
     pub project: String,
     pub receiver_port: u16,
     pub distributor_port: u16,
+    pub prometheus_port: u16,
 }
 
 impl Compose {
@@ -96,11 +98,12 @@ impl Compose {
             project: crate::unique_name("compose"),
             receiver_port: crate::notifd::free_port(),
             distributor_port: crate::notifd::free_port(),
+            prometheus_port: crate::notifd::free_port(),
         }
     }
 
     /// `up -d`: waits for what the services depend on (Kafka's topic,
-    /// PostgreSQL and Redis healthy), not for the roles themselves.
+    /// PostgreSQL and Redis healthy), not for the roles or Prometheus.
     pub fn up() -> Compose {
         let compose = Compose::unstarted();
         compose.run(&["up", "--detach", "--no-build"]);
@@ -139,9 +142,11 @@ impl Compose {
         };
         command
             .args(["--project-name", &self.project, "--file", file])
+            .args(["--profile", "observability"])
             .args(args)
             .env("NOTIF_RECEIVER_PORT", self.receiver_port.to_string())
-            .env("NOTIF_DISTRIBUTOR_PORT", self.distributor_port.to_string());
+            .env("NOTIF_DISTRIBUTOR_PORT", self.distributor_port.to_string())
+            .env("NOTIF_PROMETHEUS_PORT", self.prometheus_port.to_string());
         command
     }
 

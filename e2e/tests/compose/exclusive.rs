@@ -1,4 +1,4 @@
-//! Runs alone (`exclusive::`): the deployment's seven containers load the
+//! Runs alone (`exclusive::`): the deployment's nine containers load the
 //! machine more than tests beside it should bear.
 
 use std::collections::{HashMap, HashSet};
@@ -85,6 +85,30 @@ async fn compose_delivers_in_order_while_each_role_is_killed_and_started_again()
         "enough was published to mean something: {total}"
     );
     println!("compose: {total} accepted, {delivered} delivered, 0 lost, 0 reordered");
+
+    // The observability profile's Prometheus scrapes every role, the
+    // restarted ones included.
+    let targets = format!(
+        "http://127.0.0.1:{}/api/v1/targets",
+        compose.prometheus_port
+    );
+    let all_up = async || {
+        let Ok(response) = reqwest::get(&targets).await else {
+            return false;
+        };
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let active = body["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        active.len() == 4 && active.iter().all(|t| t["health"] == "up")
+    };
+    testenv::wait_until(
+        "Prometheus scrapes the four roles",
+        Duration::from_secs(60),
+        all_up,
+    )
+    .await;
 
     compose.down();
     assert_eq!(compose.leftovers(), "", "down removes what up made");

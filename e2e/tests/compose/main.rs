@@ -2,7 +2,8 @@
 //! `just docker-build-all` built and the test environment's stand-ins for
 //! Kafka, PostgreSQL and Redis: clients connected through the distributor
 //! receive, in order, what is published through the receiver, while each
-//! role's container is killed and started again; `down` removes it all.
+//! role's container is killed and started again; Prometheus (the
+//! observability profile) scrapes every role; `down` removes it all.
 
 mod exclusive;
 
