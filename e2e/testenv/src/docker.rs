@@ -12,14 +12,23 @@ pub const OPERATOR_IMAGE: &str = "ghcr.io/saasaparilla/notification-operator:0.1
 /// Runs `docker args...` and returns its output; fails the test, with what
 /// docker said, when it exits non-zero.
 pub fn docker(args: &[&str]) -> Output {
-    let output = Command::new("docker")
-        .args(args)
+    let mut command = Command::new("docker");
+    command.args(args);
+    succeeded(
+        command,
+        "docker (the test environment installs it: e2e/env/notif-env up)",
+    )
+}
+
+/// Runs `command` (`what` names it); fails the test, with what it said, when
+/// it cannot run or exits non-zero.
+fn succeeded(mut command: Command, what: &str) -> Output {
+    let output = command
         .output()
-        .expect("docker runs (the test environment installs it: e2e/env/notif-env up)");
+        .unwrap_or_else(|e| panic!("{what} does not run: {e}"));
     assert!(
         output.status.success(),
-        "docker {}: {}",
-        args.join(" "),
+        "{command:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     output
@@ -113,16 +122,8 @@ impl Compose {
     /// Runs the Compose implementation on the project; fails the test, with
     /// what it said, when it exits non-zero.
     pub fn run(&self, args: &[&str]) -> Output {
-        let output = self.command(args).output().expect(
-            "the Compose implementation runs (the test environment installs docker-compose)",
-        );
-        assert!(
-            output.status.success(),
-            "compose {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        output
+        let what = "the Compose implementation (the test environment installs docker-compose)";
+        succeeded(self.command(args), what)
     }
 
     /// The `docker compose` plugin where it is installed, else
