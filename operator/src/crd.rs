@@ -229,6 +229,14 @@ pub struct JwtSpec {
     /// The algorithm of `publicKey`: `RS256`, `ES256` or `EdDSA`; unused with `secret`.
     #[serde(default)]
     pub algorithm: JwtAlgorithm,
+    /// The `aud` every token must name (`--jwt-audience`), so that a token
+    /// minted for another service with the same key is refused. Unset: the
+    /// NotificationCluster's name. Empty: no audience is checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The `iss` every token must carry (`--jwt-issuer`); unset, any issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
 }
 
 /// An asymmetric JWT algorithm notifd verifies.

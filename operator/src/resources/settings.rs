@@ -59,8 +59,16 @@ pub fn settings(nc: &NotificationCluster) -> BTreeMap<String, String> {
             spec.auth.allow_anonymous_publish.to_string(),
         ),
     ]);
-    if spec.auth.jwt.public_key.is_some() {
-        let algorithm = serde_json::to_value(spec.auth.jwt.algorithm)
+    let jwt = &spec.auth.jwt;
+    let audience = jwt.audience.clone().unwrap_or_else(|| nc.name_any());
+    if !audience.is_empty() {
+        settings.insert("NOTIF_JWT_AUDIENCE", audience);
+    }
+    if let Some(issuer) = jwt.issuer.clone().filter(|i| !i.is_empty()) {
+        settings.insert("NOTIF_JWT_ISSUER", issuer);
+    }
+    if jwt.public_key.is_some() {
+        let algorithm = serde_json::to_value(jwt.algorithm)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
@@ -119,6 +127,22 @@ mod tests {
         assert_eq!(base, replicas);
         assert_eq!(base, image);
         assert_ne!(base, attempts);
+    }
+
+    #[test]
+    fn tokens_must_name_the_cluster_as_their_audience_unless_told_otherwise() {
+        let default = settings(&cluster(json!({})));
+        assert_eq!(default["NOTIF_JWT_AUDIENCE"], "acme");
+        assert!(!default.contains_key("NOTIF_JWT_ISSUER"));
+
+        let chosen = settings(&cluster(
+            json!({"auth": {"jwt": {"audience": "notifications.acme.com", "issuer": "https://api.acme.com"}}}),
+        ));
+        assert_eq!(chosen["NOTIF_JWT_AUDIENCE"], "notifications.acme.com");
+        assert_eq!(chosen["NOTIF_JWT_ISSUER"], "https://api.acme.com");
+
+        let off = settings(&cluster(json!({"auth": {"jwt": {"audience": ""}}})));
+        assert!(!off.contains_key("NOTIF_JWT_AUDIENCE"));
     }
 
     #[test]
