@@ -26,7 +26,8 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::metadata::Metadata;
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
@@ -173,6 +174,10 @@ impl Refresh {
         loop {
             tick.tick().await;
             match self.read_count().await {
+                // A count the producer does not know yet would fail its
+                // writes to the new partitions: it is taken once the
+                // producer's metadata has it, a tick or so later.
+                Ok(count) if count > self.known() && !self.producer_knows(count).await => {}
                 Ok(count) => {
                     if let Some(epoch) = self.observe(count).await {
                         unmarked = Some(epoch);
@@ -190,6 +195,26 @@ impl Refresh {
                 }
             }
         }
+    }
+
+    fn known(&self) -> u32 {
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).count
+    }
+
+    /// Whether the producer's metadata, which places its writes, has the
+    /// topic with at least `count` partitions; asking refreshes it.
+    async fn producer_knows(&self, count: u32) -> bool {
+        let (producer, topic) = (self.producer.clone(), self.config.topic.clone());
+        let timeout = self.config.partition_refresh.max(Duration::from_secs(1));
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map(|metadata| partition_count(&metadata, &topic).is_ok_and(|n| n >= count))
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false)
     }
 
     /// Takes a count just read. Returns the new epoch when it changed.
@@ -231,18 +256,11 @@ impl Refresh {
             let metadata = client
                 .fetch_metadata(Some(&topic), timeout)
                 .map_err(|e| e.to_string())?;
-            match metadata.topics().first() {
-                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                    Ok(t.partitions().len() as u32)
-                }
-                Some(t) => Err(format!("topic {topic}: {:?}", t.error())),
-                None => Err(format!("topic {topic} is not in the metadata")),
-            }
+            partition_count(&metadata, &topic)
         })
         .await
         .map_err(|e| e.to_string())?;
-        let renew_after = self.config.stale_after();
-        self.lock_counter().outcome(read.is_ok(), renew_after);
+        self.lock_counter().outcome(read.is_ok(), RENEW_AFTER);
         read
     }
 
@@ -313,11 +331,16 @@ impl Refresh {
     }
 }
 
+/// How long reads of the partition count may fail before the next one is
+/// made with a new client.
+const RENEW_AFTER: Duration = Duration::from_secs(10);
+
 /// The client that reads the partition count, apart from the producer's, and
-/// made anew when reads have failed for a while: a client whose broker went
-/// away and came back can stay without a usable connection for a long time
-/// (a minute was seen after a slow Kafka restart), while a new one connects
-/// at once. Meanwhile publishes are refused, so this is what ends an outage.
+/// made anew when reads have failed for [`RENEW_AFTER`]: a client whose
+/// broker went away and came back can stay without a usable connection for a
+/// long time (a minute was seen after a slow Kafka restart), while a new one
+/// connects at once. Meanwhile publishes are refused, so this is what ends
+/// an outage.
 #[derive(Default)]
 struct Counter {
     client: Option<Arc<BaseConsumer>>,
@@ -343,6 +366,17 @@ impl Counter {
             tracing::info!("reading the partition count with a new Kafka client");
             self.failing_since = None;
         }
+    }
+}
+
+/// The partition count of `topic` in `metadata`.
+fn partition_count(metadata: &Metadata, topic: &str) -> Result<u32, String> {
+    match metadata.topics().first() {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+            Ok(t.partitions().len() as u32)
+        }
+        Some(t) => Err(format!("topic {topic}: {:?}", t.error())),
+        None => Err(format!("topic {topic} is not in the metadata")),
     }
 }
 
