@@ -271,6 +271,16 @@ pub struct DeliverySpec {
     #[serde(default = "default_inbox_retention_hours")]
     #[schemars(range(min = 1))]
     pub inbox_retention_hours: i64,
+    /// The most notifications of one recipient sent live and not yet acknowledged
+    /// (`--delivery-window`).
+    #[serde(default = "default_window")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub window: i64,
+    /// The most notifications a director holds at once; it stops reading the topic
+    /// there while routing catches up (`--max-held`).
+    #[serde(default = "default_max_held")]
+    #[schemars(range(min = 1))]
+    pub max_held: i64,
 }
 
 fn default_attempts() -> i32 {
@@ -285,6 +295,12 @@ fn default_ack_timeout_secs() -> i64 {
 fn default_inbox_retention_hours() -> i64 {
     7 * 24
 }
+fn default_window() -> i64 {
+    128
+}
+fn default_max_held() -> i64 {
+    10_000
+}
 
 impl Default for DeliverySpec {
     fn default() -> Self {
@@ -293,6 +309,8 @@ impl Default for DeliverySpec {
             retry_backoff_ms: default_retry_backoff_ms(),
             ack_timeout_secs: default_ack_timeout_secs(),
             inbox_retention_hours: default_inbox_retention_hours(),
+            window: default_window(),
+            max_held: default_max_held(),
         }
     }
 }

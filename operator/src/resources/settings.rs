@@ -54,6 +54,8 @@ pub fn settings(nc: &NotificationCluster) -> BTreeMap<String, String> {
             "NOTIF_INBOX_RETENTION_HOURS",
             spec.delivery.inbox_retention_hours.to_string(),
         ),
+        ("NOTIF_DELIVERY_WINDOW", spec.delivery.window.to_string()),
+        ("NOTIF_MAX_HELD", spec.delivery.max_held.to_string()),
         (
             "NOTIF_ALLOW_ANONYMOUS_PUBLISH",
             spec.auth.allow_anonymous_publish.to_string(),
@@ -110,10 +112,12 @@ mod tests {
 
     #[test]
     fn delivery_settings_become_flags_environment() {
-        let nc = cluster(json!({"delivery": {"attempts": 7, "ackTimeoutSecs": 20}}));
+        let nc = cluster(json!({"delivery": {"attempts": 7, "ackTimeoutSecs": 20, "window": 16}}));
         let settings = settings(&nc);
         assert_eq!(settings["NOTIF_DELIVERY_ATTEMPTS"], "7");
         assert_eq!(settings["NOTIF_ACK_TIMEOUT_SECS"], "20");
+        assert_eq!(settings["NOTIF_DELIVERY_WINDOW"], "16");
+        assert_eq!(settings["NOTIF_MAX_HELD"], "10000");
         assert_eq!(settings["NOTIF_KAFKA_TOPIC"], "notifications");
         assert!(!settings.contains_key("NOTIF_JWT_ALGORITHM"));
     }
