@@ -84,7 +84,7 @@ async fn every_sample_applies_and_reads_back_with_its_defaults() {
     assert_eq!(spec["redis"]["keyPrefix"], "notif:");
     assert_eq!(
         spec["delivery"],
-        json!({"attempts": 3, "retryBackoffMs": 200, "ackTimeoutSecs": 10, "inboxRetentionHours": 168})
+        json!({"attempts": 3, "retryBackoffMs": 200, "ackTimeoutSecs": 10, "inboxRetentionHours": 168, "window": 128, "maxHeld": 10000})
     );
     assert_eq!(spec["receiver"], json!({"replicas": 1}));
     assert_eq!(spec["director"], json!({"replicas": 1}));

@@ -23,7 +23,11 @@ async fn only_the_lease_holder_reconciles_and_the_other_takes_over() {
     scene
         .wait_for_condition(&name, "KafkaTopicReady", "True", None)
         .await;
-    assert!(first.metric("notif_operator_reconciles_total").await >= 1.0);
+    // Counted once the reconcile returns, a moment after its status shows.
+    wait_until("the leader counts its reconcile", TIMEOUT, async || {
+        first.metric("notif_operator_reconciles_total").await >= 1.0
+    })
+    .await;
     assert_eq!(second.metric("notif_operator_leader").await, 0.0);
     assert_eq!(
         second.metric("notif_operator_reconciles_total").await,
