@@ -98,6 +98,8 @@ pub struct Compose {
     pub receiver_port: u16,
     pub distributor_port: u16,
     pub prometheus_port: u16,
+    /// Whether the `docker compose` plugin is installed, else `docker-compose`.
+    plugin: bool,
 }
 
 impl Compose {
@@ -108,6 +110,10 @@ impl Compose {
             receiver_port: crate::notifd::free_port(),
             distributor_port: crate::notifd::free_port(),
             prometheus_port: crate::notifd::free_port(),
+            plugin: Command::new("docker")
+                .args(["compose", "version"])
+                .output()
+                .is_ok_and(|o| o.status.success()),
         }
     }
 
@@ -130,11 +136,7 @@ impl Compose {
     /// `docker-compose`, on this project, file and ports.
     fn command(&self, args: &[&str]) -> Command {
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose.yml");
-        let plugin = Command::new("docker")
-            .args(["compose", "version"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        let mut command = if plugin {
+        let mut command = if self.plugin {
             let mut docker = Command::new("docker");
             docker.arg("compose");
             docker
