@@ -5,9 +5,11 @@
 //!
 //! director → distributor:
 //! `{"items":[{"seq":1,"recipient":"u","message":{"notification":{"envelope":{...},"follows":41,"stored_through":40,"wait_ms":10000}}}]}`
-//! or, after a director stored notifications, `{"stored":{"through":42}}` as
-//! the message; distributor → director:
-//! `{"outcomes":[{"seq":1,"outcome":"delivered"}]}`
+//! or, after a director stored notifications, `{"stored":{"through":42}}`,
+//! or, after another distributor's client acknowledged one,
+//! `{"acknowledged":{"id":"n1"}}` as the message; distributor → director:
+//! `{"outcomes":[{"seq":1,"outcome":"delivered","left_behind":true}]}`
+//! (`left_behind` only when true).
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -29,7 +31,7 @@ pub trait Forward: Send + Sync + 'static {
         distributor: &str,
         recipient: &str,
         message: Message,
-    ) -> BoxFuture<'static, Outcome>;
+    ) -> BoxFuture<'static, Answer>;
 }
 
 /// What a director sends about a recipient.
@@ -53,6 +55,10 @@ pub enum Message {
     /// not done were stored in the inbox: its connections read the inbox
     /// again before anything sent later. Delivered once handed over.
     Stored { through: u64 },
+    /// A client of the recipient acknowledged the notification `id` on
+    /// another distributor: it no longer waits here, and its connections
+    /// here are not closed as silent for it. Delivered once handed over.
+    Acknowledged { id: String },
 }
 
 /// How a forwarded message ended.
@@ -93,10 +99,31 @@ pub struct Batch {
     pub items: Vec<Item>,
 }
 
+/// A distributor's answer to a forwarded message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub outcome: Outcome,
+    /// A connection of the recipient could not take the notification, as it
+    /// had not had the one it follows: it takes none until the director
+    /// sends one that follows nothing (its window empty).
+    pub left_behind: bool,
+}
+
+impl From<Outcome> for Answer {
+    fn from(outcome: Outcome) -> Self {
+        Answer {
+            outcome,
+            left_behind: false,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub seq: u64,
     pub outcome: Outcome,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub left_behind: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]

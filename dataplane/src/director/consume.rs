@@ -210,6 +210,7 @@ impl Consume {
                     done: state.done.clone(),
                     pressure: state.pressure.subscribe(),
                     stored_through: state.stores.get(recipient).map(|(position, _)| *position),
+                    left_behind: Arc::default(),
                 }
                 .run(),
             );

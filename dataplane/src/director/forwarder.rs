@@ -12,14 +12,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::forward::{self, Batch, Forward, Item, Outcome, Reports};
+use crate::forward::{self, Answer, Batch, Forward, Item, Outcome, Reports};
 use crate::forward_secret::ForwardSecret;
 use crate::presence::Presence;
 
 struct Request {
     recipient: String,
     message: forward::Message,
-    reply: oneshot::Sender<Outcome>,
+    reply: oneshot::Sender<Answer>,
 }
 
 type Links = Arc<Mutex<HashMap<String, mpsc::UnboundedSender<Request>>>>;
@@ -69,10 +69,12 @@ impl Forward for Forwarder {
         distributor: &str,
         recipient: &str,
         message: forward::Message,
-    ) -> BoxFuture<'static, Outcome> {
+    ) -> BoxFuture<'static, Answer> {
         let wait = match &message {
             forward::Message::Notification { wait_ms, .. } => Duration::from_millis(*wait_ms),
-            forward::Message::Stored { .. } => Duration::ZERO,
+            forward::Message::Stored { .. } | forward::Message::Acknowledged { .. } => {
+                Duration::ZERO
+            }
         };
         let (reply, outcome) = oneshot::channel();
         let request = Request {
@@ -86,8 +88,8 @@ impl Forward for Forwarder {
         }
         async move {
             match tokio::time::timeout(wait + MARGIN, outcome).await {
-                Ok(Ok(outcome)) => outcome,
-                _ => Outcome::TimedOut,
+                Ok(Ok(answer)) => answer,
+                _ => Outcome::TimedOut.into(),
             }
         }
         .boxed()
@@ -142,7 +144,7 @@ async fn stream(
         .await
         .map_err(|e| format!("{url}: {e}"))?;
     let (mut outgoing, mut incoming) = socket.split();
-    let mut waiting: HashMap<u64, oneshot::Sender<Outcome>> = HashMap::new();
+    let mut waiting: HashMap<u64, oneshot::Sender<Answer>> = HashMap::new();
     let mut next_seq = 0u64;
     loop {
         tokio::select! {
@@ -172,7 +174,7 @@ async fn stream(
                 let reports: Reports = serde_json::from_str(&text).map_err(|e| e.to_string())?;
                 for report in reports.outcomes {
                     if let Some(reply) = waiting.remove(&report.seq) {
-                        let _ = reply.send(report.outcome);
+                        let _ = reply.send(Answer { outcome: report.outcome, left_behind: report.left_behind });
                     }
                 }
             }

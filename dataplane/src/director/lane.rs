@@ -11,12 +11,15 @@
 //! recipient's connections are told to read their inbox again (and every
 //! later notification carries the last position stored, for a connection
 //! that was not told). A failing lane waits at most the acknowledgement
-//! timeout from its first send before it stores what it holds; and when the
+//! timeout from its first send before it stores what it holds. When a
+//! connection could not take one (it opened after the one it follows was
+//! sent), the window empties before more are sent. And when the
 //! director holds too many, lanes whose oldest notification sent waits far
 //! longer than clients that keep up take store theirs at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -93,6 +96,12 @@ pub struct Lane {
     /// an earlier one: every notification sent says it, so that a
     /// connection not told of the store reads its inbox first.
     pub stored_through: Option<u64>,
+    /// Set when a distributor says a connection of the recipient could not
+    /// take a notification, as it had not had the one before: the lane then
+    /// lets its window empty once, so that the next one follows nothing and
+    /// every connection takes it (a tab opened while the window never
+    /// empties would otherwise get nothing live).
+    pub left_behind: Arc<AtomicBool>,
 }
 
 impl Lane {
@@ -101,7 +110,10 @@ impl Lane {
         let mut flight: VecDeque<Flight> = VecDeque::new();
         let mut outcomes = Outcomes::new();
         let mut open = true;
+        let mut emptying = false;
         loop {
+            emptying =
+                (emptying || self.left_behind.swap(false, Ordering::Relaxed)) && !flight.is_empty();
             let failing = flight.iter().any(|f| f.state != State::Waiting);
             // Past it, the lane stops waiting for outcomes and stores what
             // it holds.
@@ -114,7 +126,7 @@ impl Lane {
                 self.recover(&mut queue, &mut flight, &mut outcomes).await;
                 continue;
             }
-            if !failing && flight.len() < self.router.window && !queue.is_empty() {
+            if !failing && !emptying && flight.len() < self.router.window && !queue.is_empty() {
                 self.send(&mut queue, &mut flight, &mut outcomes).await;
                 continue;
             }
@@ -233,7 +245,11 @@ impl Lane {
         let positions: Vec<u64> = sends.iter().map(|(p, _)| *p).collect();
         let sent = self
             .router
-            .forward(&self.recipient, sends.into_iter().map(|(_, s)| s).collect())
+            .forward(
+                &self.recipient,
+                sends.into_iter().map(|(_, s)| s).collect(),
+                &self.left_behind,
+            )
             .await;
         for (position, outcome) in positions.into_iter().zip(sent) {
             outcomes.push(outcome.map(move |o| (position, o)).boxed());

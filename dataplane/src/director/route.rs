@@ -3,7 +3,9 @@
 //! connections, store them in the inbox, and tell the connections what was
 //! stored. A recipient's lane (`lane`) puts the steps in order.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -12,7 +14,7 @@ use futures::{FutureExt, StreamExt};
 
 use super::ack_time::AckTime;
 use crate::distributor::Envelope;
-use crate::forward::{self, Forward, Message};
+use crate::forward::{self, Answer, Forward, Message};
 use crate::inbox::{Inbox, Positioned};
 use crate::metrics::{DirectorMetrics, OutcomeLabels};
 use crate::notification::now_ms;
@@ -75,11 +77,13 @@ impl Router {
     /// of `recipient` (one presence lookup for them all, retried while
     /// presence is unreachable). Each future is one notification's outcome:
     /// delivered once one distributor says so, not connected when none
-    /// holds a connection that takes it.
+    /// holds a connection that takes it. `left_behind` is set whenever a
+    /// distributor says a connection could not take one.
     pub async fn forward(
         &self,
         recipient: &str,
         sends: Vec<Send>,
+        left_behind: &Arc<AtomicBool>,
     ) -> Vec<BoxFuture<'static, forward::Outcome>> {
         let lookup = || self.presence.lookup(recipient);
         let distributors = retry::until_ok("presence lookup", self.outage_backoff, lookup).await;
@@ -92,11 +96,23 @@ impl Router {
                     stored_through: send.stored_through,
                     wait_ms: send.wait.as_millis() as u64,
                 };
-                let forwards: FuturesUnordered<_> = distributors
+                let answers: FuturesUnordered<_> = distributors
                     .iter()
-                    .map(|d| self.forward.send(d, recipient, message.clone()))
+                    .map(|d| {
+                        let distributor = d.clone();
+                        let answer = self.forward.send(d, recipient, message.clone());
+                        answer.map(move |answer| (distributor, answer)).boxed()
+                    })
                     .collect();
-                first_delivered(forwards, self.metrics.clone()).boxed()
+                let delivery = Delivery {
+                    forward: self.forward.clone(),
+                    distributors: distributors.clone(),
+                    recipient: recipient.to_string(),
+                    id: send.item.notification.id.clone(),
+                    left_behind: left_behind.clone(),
+                    metrics: self.metrics.clone(),
+                };
+                delivery.first_delivered(answers).boxed()
             })
             .collect()
     }
@@ -130,31 +146,60 @@ impl Router {
     }
 }
 
-/// Delivered as soon as one distributor says so; otherwise not connected
-/// when every one says that (or there is none), else timed out.
-async fn first_delivered(
-    mut forwards: FuturesUnordered<BoxFuture<'static, forward::Outcome>>,
+/// One notification forwarded to the distributors of its recipient.
+struct Delivery {
+    forward: Arc<dyn Forward>,
+    /// Those it was forwarded to.
+    distributors: Vec<String>,
+    recipient: String,
+    id: String,
+    left_behind: Arc<AtomicBool>,
     metrics: DirectorMetrics,
-) -> forward::Outcome {
-    let mut outcome = forward::Outcome::NotConnected;
-    while let Some(one) = forwards.next().await {
-        count(&metrics, one);
-        match one {
-            forward::Outcome::Delivered => {
-                // The others wait on in the background, so that their
-                // silent connections are still closed.
-                tokio::spawn(async move {
-                    while let Some(one) = forwards.next().await {
-                        count(&metrics, one);
+}
+
+type Answers = FuturesUnordered<BoxFuture<'static, (String, Answer)>>;
+
+impl Delivery {
+    /// Delivered as soon as one distributor says so; otherwise not connected
+    /// when every one says that (or there is none), else timed out. Once one
+    /// says delivered, the others still waiting are told, so that they stop
+    /// waiting and do not close their connections as silent; their answers
+    /// are still counted, in the background.
+    async fn first_delivered(self, mut answers: Answers) -> forward::Outcome {
+        let mut waiting: HashSet<String> = self.distributors.iter().cloned().collect();
+        let mut outcome = forward::Outcome::NotConnected;
+        while let Some((distributor, answer)) = answers.next().await {
+            waiting.remove(&distributor);
+            self.hear(answer);
+            match answer.outcome {
+                forward::Outcome::Delivered => {
+                    for other in &waiting {
+                        let acknowledged = Message::Acknowledged {
+                            id: self.id.clone(),
+                        };
+                        // Its answer is counted with the others'.
+                        drop(self.forward.send(other, &self.recipient, acknowledged));
                     }
-                });
-                return forward::Outcome::Delivered;
+                    tokio::spawn(async move {
+                        while let Some((_, answer)) = answers.next().await {
+                            self.hear(answer);
+                        }
+                    });
+                    return forward::Outcome::Delivered;
+                }
+                forward::Outcome::TimedOut => outcome = forward::Outcome::TimedOut,
+                forward::Outcome::NotConnected => {}
             }
-            forward::Outcome::TimedOut => outcome = forward::Outcome::TimedOut,
-            forward::Outcome::NotConnected => {}
         }
+        outcome
     }
-    outcome
+
+    fn hear(&self, answer: Answer) {
+        if answer.left_behind {
+            self.left_behind.store(true, Ordering::Relaxed);
+        }
+        count(&self.metrics, answer.outcome);
+    }
 }
 
 fn count(metrics: &DirectorMetrics, outcome: forward::Outcome) {

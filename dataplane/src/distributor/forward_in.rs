@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 
 use super::Distributor;
 use super::live::Order;
-use crate::forward::{self, Batch, Forward, Outcome, Report, Reports};
+use crate::forward::{self, Answer, Batch, Forward, Outcome, Report, Reports};
 use crate::forward_secret;
 
 pub fn router(distributor: Arc<Distributor>) -> Router {
@@ -85,7 +85,12 @@ async fn serve(socket: WebSocket, distributor: Arc<Distributor>) {
                     let outcome = distributor.take(&item.recipient, item.message);
                     let reports = reports.clone();
                     deliveries.spawn(async move {
-                        let _ = reports.send(Report { seq: item.seq, outcome: outcome.await });
+                        let answer = outcome.await;
+                        let _ = reports.send(Report {
+                            seq: item.seq,
+                            outcome: answer.outcome,
+                            left_behind: answer.left_behind,
+                        });
                     });
                 }
             }
@@ -101,7 +106,7 @@ async fn serve(socket: WebSocket, distributor: Arc<Distributor>) {
 
 impl Distributor {
     /// Takes a director's `message` for `recipient`'s connections here.
-    pub fn take(&self, recipient: &str, message: forward::Message) -> BoxFuture<'static, Outcome> {
+    pub fn take(&self, recipient: &str, message: forward::Message) -> BoxFuture<'static, Answer> {
         match message {
             forward::Message::Notification {
                 envelope,
@@ -117,7 +122,11 @@ impl Distributor {
                 self.live.hand(recipient, envelope, order, wait)
             }
             forward::Message::Stored { through } => {
-                futures::future::ready(self.live.stored(recipient, through)).boxed()
+                futures::future::ready(self.live.stored(recipient, through).into()).boxed()
+            }
+            forward::Message::Acknowledged { id } => {
+                self.live.acknowledge(recipient, std::slice::from_ref(&id));
+                futures::future::ready(Outcome::Delivered.into()).boxed()
             }
         }
     }
@@ -130,7 +139,7 @@ impl Forward for Distributor {
         _distributor: &str,
         recipient: &str,
         message: forward::Message,
-    ) -> BoxFuture<'static, Outcome> {
+    ) -> BoxFuture<'static, Answer> {
         self.take(recipient, message)
     }
 }

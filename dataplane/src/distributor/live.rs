@@ -20,7 +20,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Envelope;
-use crate::forward::Outcome;
+use crate::forward::{Answer, Outcome};
 
 /// Acknowledged ids remembered per recipient.
 const REMEMBERED_ACKS: usize = 64;
@@ -421,21 +421,22 @@ impl Live {
 
     /// Hands `envelope` at once to every connection of `recipient` that
     /// takes it (see [`Sink::takes`]); the returned future waits up to
-    /// `wait` for one of them to acknowledge it. Connections that leave it
-    /// unacknowledged that long are closed as silent. A connection whose
-    /// queue is full is a slow client: it is dropped from the recipient's
-    /// sinks (its session then sees the queue close and closes the
-    /// connection), and what it did not acknowledge stays durable elsewhere.
+    /// `wait` for one of them to acknowledge it, and says whether a
+    /// connection was left behind. Connections that leave it unacknowledged
+    /// that long are closed as silent. A connection whose queue is full is a
+    /// slow client: it is dropped from the recipient's sinks (its session
+    /// then sees the queue close and closes the connection), and what it did
+    /// not acknowledge stays durable elsewhere.
     pub fn hand(
         self: &Arc<Self>,
         recipient: &str,
         envelope: Envelope,
         order: Order,
         wait: Duration,
-    ) -> BoxFuture<'static, Outcome> {
-        let ready = |outcome| futures::future::ready(outcome).boxed();
+    ) -> BoxFuture<'static, Answer> {
+        let ready = |outcome: Outcome| futures::future::ready(Answer::from(outcome)).boxed();
         let (id, position) = (envelope.id.clone(), envelope.position);
-        let (token, settled) = {
+        let (token, settled, left_behind) = {
             let mut state = self.lock();
             state.next_token += 1;
             let token = state.next_token;
@@ -446,6 +447,7 @@ impl Live {
                 return ready(Outcome::Delivered);
             }
             let mut connections = Vec::new();
+            let mut left_behind = false;
             entry.sinks.retain_mut(|sink| {
                 // A connection not told of what was stored before (it was
                 // not listed in presence then, say) is told now, first.
@@ -455,6 +457,7 @@ impl Live {
                     return false;
                 }
                 if !sink.takes(position, order.follows) {
+                    left_behind |= !sink.had(position);
                     return true;
                 }
                 match sink.sender.try_send(Feed::Notification(envelope.clone())) {
@@ -471,7 +474,11 @@ impl Live {
                 }
             });
             if connections.is_empty() {
-                return ready(Outcome::NotConnected);
+                return futures::future::ready(Answer {
+                    outcome: Outcome::NotConnected,
+                    left_behind,
+                })
+                .boxed();
             }
             entry.sent(position);
             // Registered under the same lock as the sends, so that no
@@ -487,7 +494,7 @@ impl Live {
                     connections,
                     done: Some(done),
                 });
-            (token, settled)
+            (token, settled, left_behind)
         };
         let waiting = Waiting {
             live: self.clone(),
@@ -496,13 +503,17 @@ impl Live {
             token,
         };
         async move {
-            match tokio::time::timeout(wait, settled).await {
+            let outcome = match tokio::time::timeout(wait, settled).await {
                 Ok(Ok(Settled::Acknowledged)) => Outcome::Delivered,
                 Ok(_) => Outcome::TimedOut,
                 Err(_) => {
                     waiting.close_silent();
                     Outcome::TimedOut
                 }
+            };
+            Answer {
+                outcome,
+                left_behind,
             }
         }
         .boxed()
@@ -614,17 +625,24 @@ mod tests {
         live.subscribe("u", connection, 4, linger, None)
     }
 
+    fn order(follows: Option<u64>) -> Order {
+        Order {
+            follows,
+            stored_through: None,
+        }
+    }
+
     fn hand(
         live: &Arc<Live>,
         id: &str,
         position: u64,
         follows: Option<u64>,
     ) -> tokio::task::JoinHandle<Outcome> {
-        let order = Order {
-            follows,
-            stored_through: None,
-        };
-        tokio::spawn(live.hand("u", envelope(id, position), order, TIMEOUT))
+        let order = order(follows);
+        tokio::spawn(
+            live.hand("u", envelope(id, position), order, TIMEOUT)
+                .map(|a| a.outcome),
+        )
     }
 
     async fn next_id(subscription: &mut Subscription) -> String {
@@ -675,6 +693,26 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_connection_that_cannot_take_a_notification_is_reported_left_behind() {
+        let live = Arc::new(Live::default());
+        let mut first = connect(&live, "c1", Duration::ZERO);
+        let n1 = hand(&live, "n1", 1, None);
+        next_id(&mut first).await;
+        let _second = connect(&live, "c2", Duration::ZERO);
+        let n2 = live.hand("u", envelope("n2", 2), order(Some(1)), TIMEOUT);
+        next_id(&mut first).await;
+        live.acknowledge_through("u", 2);
+        assert_eq!(n1.await.expect("done"), Outcome::Delivered);
+        let answer = n2.await;
+        assert_eq!(answer.outcome, Outcome::Delivered);
+        assert!(answer.left_behind, "the second had not had n1");
+        let n3 = live.hand("u", envelope("n3", 3), order(None), TIMEOUT);
+        next_id(&mut first).await;
+        live.acknowledge_through("u", 3);
+        assert!(!n3.await.left_behind, "both took n3");
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn connections_hear_of_what_was_stored_and_count_it_as_had() {
         let live = Arc::new(Live::default());
         let mut tab = connect(&live, "c1", Duration::ZERO);
@@ -695,12 +733,18 @@ mod tests {
             follows: None,
             stored_through: Some(1),
         };
-        let n2 = tokio::spawn(live.hand("u", envelope("n2", 2), order, TIMEOUT));
+        let n2 = tokio::spawn(
+            live.hand("u", envelope("n2", 2), order, TIMEOUT)
+                .map(|a| a.outcome),
+        );
         assert!(matches!(tab.receiver.recv().await, Some(Feed::Stored)));
         assert_eq!(next_id(&mut tab).await, "n2");
         live.acknowledge_through("u", 2);
         assert_eq!(n2.await.expect("done"), Outcome::Delivered);
-        let n3 = tokio::spawn(live.hand("u", envelope("n3", 3), order, TIMEOUT));
+        let n3 = tokio::spawn(
+            live.hand("u", envelope("n3", 3), order, TIMEOUT)
+                .map(|a| a.outcome),
+        );
         assert_eq!(next_id(&mut tab).await, "n3", "told once");
         drop(tab);
         assert_eq!(n3.await.expect("done"), Outcome::TimedOut);
@@ -719,7 +763,8 @@ mod tests {
         assert!(silent.receiver.recv().await.is_none(), "then it is closed");
         assert_eq!(
             live.hand("u", envelope("n2", 2), Order::default(), TIMEOUT)
-                .await,
+                .await
+                .outcome,
             Outcome::NotConnected
         );
     }
@@ -758,11 +803,13 @@ mod tests {
         // A director's replay: done at once, with no connection here.
         let replay = live
             .hand("u", envelope("n1", 1), Order::default(), TIMEOUT)
-            .await;
+            .await
+            .outcome;
         assert_eq!(replay, Outcome::Delivered);
         assert_eq!(
             live.hand("u", envelope("n2", 2), Order::default(), TIMEOUT)
-                .await,
+                .await
+                .outcome,
             Outcome::NotConnected
         );
     }
@@ -803,7 +850,8 @@ mod tests {
         // The cursor covers a replay too, and nothing after it.
         assert_eq!(
             live.hand("u", envelope("n1", 7), Order::default(), TIMEOUT)
-                .await,
+                .await
+                .outcome,
             Outcome::Delivered
         );
         let mut next = connect(&live, "p2", Duration::from_secs(2));

@@ -195,7 +195,7 @@ async fn a_client_whose_queue_overflows_is_closed_as_slow() {
         .collect();
     let mut outcomes = Vec::new();
     for delivery in deliveries {
-        outcomes.push(delivery.await.expect("a delivery"));
+        outcomes.push(delivery.await.expect("a delivery").outcome);
     }
     use dataplane::forward::Outcome;
     assert_eq!(

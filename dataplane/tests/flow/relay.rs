@@ -120,6 +120,48 @@ async fn polls_that_alternate_between_distributors_acknowledge_by_their_cursor()
     service.finish().await;
 }
 
+/// Two tabs of one recipient on the two distributors, and one
+/// acknowledgement, on the first: the director tells the second, so that
+/// its tab is not closed as silent for a notification that was delivered.
+#[tokio::test]
+async fn one_tabs_acknowledgement_settles_the_other_distributors_wait() {
+    let (service, second) = with_second_distributor().await;
+    let stream = |http: u16| {
+        let url = format!(
+            "http://127.0.0.1:{http}/v1/connect/sse?token={}",
+            token("juno")
+        );
+        service.http.get(url).send()
+    };
+    let mut here = stream(service.role("distributor").http)
+        .await
+        .expect("a stream");
+    let mut there = stream(second.http).await.expect("a stream");
+    let (mut here_text, mut there_text) = (String::new(), String::new());
+    for n in 1..=2 {
+        let id = format!("both-{n}");
+        publish_one(&service, "juno", &id).await;
+        let needle = format!("\"id\":\"{id}\"");
+        crate::read_stream_until(&mut here, &mut here_text, &needle).await;
+        crate::read_stream_until(&mut there, &mut there_text, &needle).await;
+        service.acknowledge("juno", &[id]).await;
+        // Past the acknowledgement timeout (2 s): a wait left on the second
+        // distributor would close its tab now.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+    }
+    assert!(
+        !there_text.contains("ack_timeout"),
+        "the second tab was closed as silent: {there_text}"
+    );
+    let forwards = service.metrics("director").await;
+    assert_eq!(
+        testenv::metric_sum(&forwards, "notif_deliveries_total{outcome=\"timed_out\"}"),
+        0.0,
+        "{forwards}"
+    );
+    service.finish().await;
+}
+
 #[tokio::test]
 async fn the_forward_port_refuses_callers_without_the_secret() {
     let service = Service::distributed().await;

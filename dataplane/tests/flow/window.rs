@@ -114,6 +114,56 @@ async fn a_silent_connection_is_closed_and_its_notifications_wait_in_the_inbox_i
     service.finish().await;
 }
 
+on_both!(a_tab_opened_while_the_window_never_empties_receives_live);
+
+/// One tab acknowledges each notification only when the next arrives (as a
+/// client batching its acknowledgements does), so the recipient's window
+/// never empties; a second tab, opened meanwhile, lacks what was in flight
+/// when it came and cannot take what follows it. The window empties once
+/// for it, and from then on it receives every notification live.
+async fn a_tab_opened_while_the_window_never_empties_receives_live(service: Service) {
+    let mut first = WsClient::connect(&service, "tara").await;
+    service.wait_for_connections(1).await;
+    service.publish_accepted(&[("tara", "t0".into())]).await;
+    let mut held = first.notifications(1).await.remove(0);
+    let mut second = WsClient::connect(&service, "tara").await;
+    service.wait_for_connections(2).await;
+    for i in 1..=10 {
+        service.publish_accepted(&[("tara", format!("t{i}"))]).await;
+        let next = match first.next("notification", Duration::from_secs(1)).await {
+            Some(next) => next,
+            // Held back until the window empties: the held one's
+            // acknowledgement empties it.
+            None => {
+                first.ack_through(position(&held)).await;
+                first.notifications(1).await.remove(0)
+            }
+        };
+        assert_eq!(next["id"], format!("t{i}"));
+        first.ack_through(position(&held)).await;
+        held = next;
+    }
+    let mut live = Vec::new();
+    while let Some(frame) = second.next("notification", Duration::from_secs(3)).await {
+        let id = frame["id"].as_str().expect("an id").to_string();
+        live.push(id.clone());
+        if id == "t10" {
+            break;
+        }
+    }
+    assert!(
+        live.len() >= 5 && live.last().map(String::as_str) == Some("t10"),
+        "the second tab received {live:?} live"
+    );
+    let numbers: Vec<u32> = live
+        .iter()
+        .map(|id| id[1..].parse().expect("a number"))
+        .collect();
+    assert!(numbers.is_sorted(), "in order: {live:?}");
+    first.ack_through(position(&held)).await;
+    service.finish().await;
+}
+
 /// Recipients that never acknowledge, offered more than the director may
 /// hold within the acknowledgement timeout, beside recipients that
 /// acknowledge everything at once.
