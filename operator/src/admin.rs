@@ -1,5 +1,8 @@
-//! The admin port: `/metrics`, `/healthz`, and `/readyz`, which is ready
-//! while the Kubernetes API server answers.
+//! The admin port: `/metrics`, `/healthz`, and `/readyz`. Ready once the
+//! process has started: readiness does not follow the Kubernetes API server,
+//! which every replica would lose at once; the controller retries its calls
+//! with backoff, and `notif_operator_reconcile_errors_total` shows them
+//! failing.
 
 use std::sync::Arc;
 
@@ -10,31 +13,25 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
-struct AdminState {
-    registry: Registry,
-    client: kube::Client,
-}
-
 /// Serves the admin port on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     registry: Registry,
-    client: kube::Client,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .with_state(Arc::new(AdminState { registry, client }));
+        .route("/readyz", get(|| async { "ok" }))
+        .with_state(Arc::new(registry));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
 }
 
-async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     let mut text = String::new();
-    match prometheus_client::encoding::text::encode(&mut text, &state.registry) {
+    match prometheus_client::encoding::text::encode(&mut text, &registry) {
         Ok(()) => (
             StatusCode::OK,
             [(
@@ -47,16 +44,6 @@ async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!("cannot encode the metrics: {e}"),
-        ),
-    }
-}
-
-async fn ready(State(state): State<Arc<AdminState>>) -> (StatusCode, String) {
-    match state.client.apiserver_version().await {
-        Ok(_) => (StatusCode::OK, "ok".into()),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("the Kubernetes API server does not answer: {e}"),
         ),
     }
 }

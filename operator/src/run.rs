@@ -77,7 +77,6 @@ impl RunArgs {
         let admin = tokio::spawn(crate::admin::serve(
             listener,
             registry,
-            client.clone(),
             shutdown.clone().cancelled_owned(),
         ));
 

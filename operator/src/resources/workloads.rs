@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar,
-    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
-    Volume, VolumeMount,
+    EnvVarSource, HTTPGetAction, KeyToPath, Lifecycle, LifecycleHandler, ObjectFieldSelector,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile, SecretKeySelector,
+    SecretVolumeSource, SecurityContext, SleepAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -210,7 +210,8 @@ impl Pod {
             service_account_name: Some(super::account::name(nc)),
             // notifd never calls the Kubernetes API.
             automount_service_account_token: Some(false),
-            // Long enough for a SIGTERM drain (`--drain-timeout-secs`, 10 s by default).
+            // Long enough for the preStop pause and a SIGTERM drain
+            // (`--drain-timeout-secs`, 10 s by default).
             termination_grace_period_seconds: Some(30),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
@@ -239,6 +240,19 @@ impl Pod {
                 // The process only (started, not draining): a server away
                 // must not take every replica out of its Service at once.
                 readiness_probe: Some(probe("/readyz")),
+                // A terminating pod leaves its Service's endpoints at once,
+                // but load balancers and proxies learn of it a moment later:
+                // it serves on for that moment before SIGTERM starts the
+                // drain, so that no new connection is refused meanwhile.
+                lifecycle: Some(Lifecycle {
+                    pre_stop: Some(LifecycleHandler {
+                        sleep: Some(SleepAction {
+                            seconds: PRE_STOP_SECS,
+                        }),
+                        ..LifecycleHandler::default()
+                    }),
+                    ..Lifecycle::default()
+                }),
                 security_context: Some(SecurityContext {
                     allow_privilege_escalation: Some(false),
                     read_only_root_filesystem: Some(true),
@@ -255,6 +269,9 @@ impl Pod {
         }
     }
 }
+
+/// How long a terminating pod serves on before SIGTERM.
+const PRE_STOP_SECS: i64 = 5;
 
 fn port(name: &str, number: i32) -> ContainerPort {
     ContainerPort {
@@ -367,5 +384,21 @@ mod tests {
             replicas(json!({"receiver": {"autoscaling": {"enabled": true}}})),
             None
         );
+    }
+
+    #[test]
+    fn pods_serve_on_a_moment_before_they_drain() {
+        let deployment = deployment(&cluster(json!({})), Component::Distributor, "h");
+        let pod = deployment.spec.unwrap().template.spec.unwrap();
+        let pre_stop = pod.containers[0]
+            .lifecycle
+            .clone()
+            .unwrap()
+            .pre_stop
+            .unwrap();
+        let pause = pre_stop.sleep.unwrap().seconds;
+        assert_eq!(pause, PRE_STOP_SECS);
+        let drain = 10;
+        assert!(pod.termination_grace_period_seconds.unwrap() > pause + drain);
     }
 }
