@@ -321,6 +321,8 @@ impl Bench {
                 dataplane::auth::api_keys::ApiKeys::hash(API_KEY),
             ),
             ("NOTIF_JWT_SECRET", JWT_SECRET.to_string()),
+            // Every load client connects from 127.0.0.1.
+            ("NOTIF_MAX_CONNECTIONS_PER_ADDRESS", "0".to_string()),
         ];
         let deployment = match self.service {
             Service::Distributed => Deployment::distributed(&self.notifd, 6, env).await,

@@ -1,10 +1,12 @@
 //! The public port's server: clients on the internet connect here, so a
 //! connection that sends nothing, or only part of its headers, is closed
-//! after a timeout, and connections beyond a limit are answered `503` at
-//! once instead of exhausting the process's open files (which its database
-//! and log need too).
+//! after a timeout, and connections beyond a limit, or beyond a limit per
+//! remote address, are answered `503` at once instead of exhausting the
+//! process's open files (which its database and log need too).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -15,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use ipnet::IpNet;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +33,20 @@ pub struct ListenArgs {
     /// for the process's own files.
     #[arg(long, env = "NOTIF_MAX_CONNECTIONS", default_value_t = 100_000)]
     pub max_connections: usize,
+    /// Most client connections held at once from one remote address (an
+    /// IPv6 address's /64); past it, a new one from there is answered 503
+    /// and closed. 0: no such limit.
+    #[arg(
+        long,
+        env = "NOTIF_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 4096
+    )]
+    pub max_connections_per_address: usize,
+    /// Networks of the load balancers and proxies in front of this port,
+    /// comma-separated CIDRs (`10.0.0.0/8,fd00::/8`): their connections
+    /// carry many clients' and are not limited per address.
+    #[arg(long, env = "NOTIF_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
     /// Seconds a connection may take to send a request's headers, and may
     /// stay idle between requests, before it is closed.
     #[arg(long, env = "NOTIF_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
@@ -65,6 +82,66 @@ impl ListenArgs {
     }
 }
 
+/// Connections held per remote address.
+struct PerAddress {
+    limit: usize,
+    trusted: Vec<IpNet>,
+    held: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection counted for its address, until dropped.
+struct AddressPermit {
+    counts: Arc<PerAddress>,
+    address: IpAddr,
+}
+
+impl PerAddress {
+    fn new(args: &ListenArgs) -> Arc<PerAddress> {
+        Arc::new(PerAddress {
+            limit: args.max_connections_per_address,
+            trusted: args.trusted_proxies.clone(),
+            held: Mutex::default(),
+        })
+    }
+
+    /// Counts a connection from `peer`; None when its address holds the
+    /// limit. Some(None) when it is not counted: no limit, or a trusted
+    /// proxy.
+    fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Option<AddressPermit>> {
+        let peer = peer.to_canonical();
+        if self.limit == 0 || self.trusted.iter().any(|net| net.contains(&peer)) {
+            return Some(None);
+        }
+        // One host of IPv6 commonly has a whole /64.
+        let address = match peer {
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+            v4 => v4,
+        };
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(address).or_default();
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(Some(AddressPermit {
+            counts: self.clone(),
+            address,
+        }))
+    }
+}
+
+impl Drop for AddressPermit {
+    fn drop(&mut self) {
+        let mut held = self.counts.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.address);
+            }
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `stop` is cancelled, then waits for
 /// the open connections to finish. Handlers may ask for the peer's
 /// `ConnectInfo<SocketAddr>`.
@@ -75,6 +152,7 @@ pub async fn serve(
     stop: CancellationToken,
 ) -> std::io::Result<()> {
     let held = Arc::new(Semaphore::new(args.connection_limit()));
+    let per_address = PerAddress::new(args);
     let refusing = Arc::new(Semaphore::new(REFUSING));
     let header_timeout = Duration::from_secs(args.header_read_timeout_secs.max(1));
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -96,14 +174,28 @@ pub async fn serve(
             },
             () = stop.cancelled() => break,
         };
-        let Ok(permit) = held.clone().try_acquire_owned() else {
-            if let Ok(refusal) = refusing.clone().try_acquire_owned() {
-                tokio::spawn(async move {
-                    refuse(stream).await;
-                    drop(refusal);
-                });
+        let permits = match (
+            held.clone().try_acquire_owned(),
+            per_address.admit(peer.ip()),
+        ) {
+            (Ok(permit), Some(address_permit)) => (permit, address_permit),
+            (held, _) => {
+                let why = match held {
+                    Err(_) => {
+                        "this server holds as many connections as it may; reconnect later, or to another"
+                    }
+                    Ok(_) => {
+                        "this server holds as many connections from your address as it may; close some, or reconnect later"
+                    }
+                };
+                if let Ok(refusal) = refusing.clone().try_acquire_owned() {
+                    tokio::spawn(async move {
+                        refuse(stream, why).await;
+                        drop(refusal);
+                    });
+                }
+                continue;
             }
-            continue;
         };
         let service = router
             .clone()
@@ -127,7 +219,7 @@ pub async fn serve(
             if let Err(e) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %e, %peer, "a client connection ended with an error");
             }
-            drop(permit);
+            drop(permits);
         });
     }
     drop(listener);
@@ -135,13 +227,11 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers a connection over the limit with `503` and closes it.
-async fn refuse(stream: tokio::net::TcpStream) {
-    let answer = hyper::service::service_fn(|_request: hyper::Request<Incoming>| async {
-        let refused = ApiError::unavailable(
-            "this server holds as many connections as it may; reconnect later, or to another",
-            5,
-        );
+/// Answers a connection over a limit with `503`, saying `why`, and closes
+/// it.
+async fn refuse(stream: tokio::net::TcpStream, why: &'static str) {
+    let answer = hyper::service::service_fn(move |_request: hyper::Request<Incoming>| async move {
+        let refused = ApiError::unavailable(why, 5);
         Ok::<_, std::convert::Infallible>(refused.into_response())
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -178,6 +268,24 @@ mod tests {
         (address, stop)
     }
 
+    fn args(max_connections: usize, header_read_timeout_secs: u64) -> ListenArgs {
+        ListenArgs {
+            max_connections,
+            max_connections_per_address: 0,
+            trusted_proxies: Vec::new(),
+            header_read_timeout_secs,
+        }
+    }
+
+    /// A connection to `address` from `ip`, a loopback address.
+    async fn connect_from(ip: &str, address: SocketAddr) -> TcpStream {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket
+            .bind(format!("{ip}:0").parse().expect("an address"))
+            .expect("bound");
+        socket.connect(address).await.expect("a connection")
+    }
+
     /// Sends a whole request on `socket` and reads the answer to its end.
     async fn get_peer(socket: &mut TcpStream) -> String {
         socket
@@ -191,11 +299,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_connection_that_sends_part_of_its_headers_is_closed_after_the_timeout() {
-        let (address, _stop) = start(ListenArgs {
-            max_connections: 10,
-            header_read_timeout_secs: 1,
-        })
-        .await;
+        let (address, _stop) = start(args(10, 1)).await;
         let mut silent = TcpStream::connect(address).await.expect("a connection");
         let mut partial = TcpStream::connect(address).await.expect("a connection");
         partial
@@ -221,11 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn connections_beyond_the_limit_are_answered_503_until_one_closes() {
-        let (address, _stop) = start(ListenArgs {
-            max_connections: 2,
-            header_read_timeout_secs: 30,
-        })
-        .await;
+        let (address, _stop) = start(args(2, 30)).await;
         let first = TcpStream::connect(address).await.expect("a connection");
         let _second = TcpStream::connect(address).await.expect("a connection");
         // Accepted in order: the third waits for nothing but its answer.
@@ -244,5 +344,48 @@ mod tests {
         let mut fourth = TcpStream::connect(address).await.expect("a connection");
         let answer = get_peer(&mut fourth).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_limit_per_address_are_answered_503_except_from_proxies() {
+        let (address, _stop) = start(ListenArgs {
+            max_connections_per_address: 2,
+            trusted_proxies: vec!["127.0.0.3/32".parse().expect("a CIDR")],
+            ..args(100, 30)
+        })
+        .await;
+        let _held = [
+            connect_from("127.0.0.1", address).await,
+            connect_from("127.0.0.1", address).await,
+            connect_from("127.0.0.3", address).await,
+            connect_from("127.0.0.3", address).await,
+        ];
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let answer = get_peer(&mut connect_from("127.0.0.1", address).await).await;
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+        assert!(answer.contains("from your address"), "{answer}");
+        for other in ["127.0.0.2", "127.0.0.3"] {
+            let answer = get_peer(&mut connect_from(other, address).await).await;
+            assert!(
+                answer.starts_with("HTTP/1.1 200") && answer.ends_with(other),
+                "{other}: {answer}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_ipv6_host_is_counted_by_its_64_and_a_mapped_ipv4_as_itself() {
+        let counts = PerAddress::new(&ListenArgs {
+            max_connections_per_address: 1,
+            ..args(100, 30)
+        });
+        let admit = |ip: &str| counts.admit(ip.parse().expect("an address"));
+        let first = admit("2001:db8::1").expect("admitted");
+        assert!(admit("2001:db8::2").is_none(), "the same /64");
+        let _other = admit("2001:db8:0:1::1").expect("another /64");
+        let _v4 = admit("127.0.0.1").expect("admitted");
+        assert!(admit("::ffff:127.0.0.1").is_none(), "the same IPv4 address");
+        drop(first);
+        assert!(admit("2001:db8::2").is_some(), "counted down when closed");
     }
 }

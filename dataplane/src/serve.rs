@@ -87,6 +87,8 @@ mod tests {
         ready.started();
         let listen = ListenArgs {
             max_connections: 100,
+            max_connections_per_address: 0,
+            trusted_proxies: Vec::new(),
             header_read_timeout_secs: 10,
         };
         let stopped = stop.clone();

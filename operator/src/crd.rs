@@ -69,6 +69,9 @@ pub struct NotificationClusterSpec {
     /// How notifications are delivered: attempts, backoff, acknowledgement and inbox retention.
     #[serde(default)]
     pub delivery: DeliverySpec,
+    /// Limits on the connections publishers and clients hold on the receivers and distributors.
+    #[serde(default)]
+    pub connections: ConnectionsSpec,
     /// The receivers, which accept published notifications over HTTP and write them to Kafka.
     #[serde(default)]
     pub receiver: ComponentSpec,
@@ -281,6 +284,26 @@ pub struct DeliverySpec {
     #[serde(default = "default_max_held")]
     #[schemars(range(min = 1))]
     pub max_held: i64,
+}
+
+/// Limits on the connections of the public ports; each is a notifd flag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionsSpec {
+    /// The most connections one remote address (an IPv6 address's /64) may hold on a pod
+    /// (`--max-connections-per-address`); 0, the default here, for no such limit. Behind a
+    /// Service, pods usually see the addresses of nodes and load balancers, each shared by
+    /// many clients: set it where pods see clients' own addresses (`externalTrafficPolicy:
+    /// Local`, say), and name the proxies in between in `trustedProxies`.
+    #[serde(default)]
+    #[schemars(range(min = 0))]
+    pub max_per_address: i64,
+    /// Networks (CIDRs) of the load balancers and proxies in front of the pods, whose
+    /// connections are not limited per address (`--trusted-proxies`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 43)))]
+    #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))").message("each trusted proxy is a CIDR, like 10.0.0.0/8"))]
+    pub trusted_proxies: Vec<String>,
 }
 
 fn default_attempts() -> i32 {

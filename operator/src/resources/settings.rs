@@ -60,7 +60,15 @@ pub fn settings(nc: &NotificationCluster) -> BTreeMap<String, String> {
             "NOTIF_ALLOW_ANONYMOUS_PUBLISH",
             spec.auth.allow_anonymous_publish.to_string(),
         ),
+        (
+            "NOTIF_MAX_CONNECTIONS_PER_ADDRESS",
+            spec.connections.max_per_address.to_string(),
+        ),
     ]);
+    if !spec.connections.trusted_proxies.is_empty() {
+        let proxies = spec.connections.trusted_proxies.join(",");
+        settings.insert("NOTIF_TRUSTED_PROXIES", proxies);
+    }
     let jwt = &spec.auth.jwt;
     let audience = jwt.audience.clone().unwrap_or_else(|| nc.name_any());
     if !audience.is_empty() {
@@ -109,6 +117,17 @@ mod tests {
     use super::*;
     use crate::resources::testing::cluster;
     use serde_json::json;
+
+    #[test]
+    fn connection_limits_per_address_are_off_unless_asked_for() {
+        let default = settings(&cluster(json!({})));
+        assert_eq!(default["NOTIF_MAX_CONNECTIONS_PER_ADDRESS"], "0");
+        assert!(!default.contains_key("NOTIF_TRUSTED_PROXIES"));
+        let limits = json!({"connections": {"maxPerAddress": 500, "trustedProxies": ["10.0.0.0/8", "fd00::/8"]}});
+        let limited = settings(&cluster(limits));
+        assert_eq!(limited["NOTIF_MAX_CONNECTIONS_PER_ADDRESS"], "500");
+        assert_eq!(limited["NOTIF_TRUSTED_PROXIES"], "10.0.0.0/8,fd00::/8");
+    }
 
     #[test]
     fn delivery_settings_become_flags_environment() {

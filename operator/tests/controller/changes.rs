@@ -89,6 +89,25 @@ async fn spec_changes_are_followed_and_only_settings_roll_the_pods() {
         "{refused}"
     );
 
+    let not_a_cidr = json!({"spec": {"connections": {"trustedProxies": ["10.0.0.0/8", "proxy"]}}});
+    let refused = scene
+        .clusters
+        .patch(&name, &PatchParams::default(), &Patch::Merge(not_a_cidr))
+        .await
+        .expect_err("a trusted proxy that is not a CIDR is refused");
+    assert!(refused.to_string().contains("is a CIDR"), "{refused}");
+    let limits = json!({"connections": {"maxPerAddress": 100, "trustedProxies": ["10.0.0.0/8"]}});
+    scene.patch_spec(&name, limits).await;
+    scene
+        .wait_for::<ConfigMap>(&format!("{name}-settings"), |c| {
+            c.data.as_ref().is_some_and(|d| {
+                d["NOTIF_MAX_CONNECTIONS_PER_ADDRESS"] == "100"
+                    && d.get("NOTIF_TRUSTED_PROXIES")
+                        .is_some_and(|p| p == "10.0.0.0/8")
+            })
+        })
+        .await;
+
     let autoscaled = json!({"distributor": {"autoscaling": {"enabled": true, "minReplicas": 2, "maxReplicas": 5}}});
     scene.patch_spec(&name, autoscaled).await;
     let hpa = format!("{name}-distributor");
