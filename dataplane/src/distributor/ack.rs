@@ -47,7 +47,7 @@ pub struct AckRequest {
     /// Everything of the recipient up to and including this position; it
     /// must not be beyond what was sent to the recipient (422
     /// `beyond_sent`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::optional")]
     #[schema(nullable = false)]
     pub through: Option<u64>,
 }

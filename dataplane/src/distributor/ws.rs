@@ -59,7 +59,7 @@ pub enum ClientFrame {
     Ack {
         #[serde(default)]
         ids: Vec<String>,
-        #[serde(default)]
+        #[serde(default, deserialize_with = "crate::whole_number::optional")]
         #[schema(nullable = false)]
         through: Option<u64>,
     },

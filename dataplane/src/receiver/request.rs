@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::api_error::ApiError;
 use crate::notification::{self, Notification, is_valid_id, is_valid_recipient};
+use crate::whole_number;
 
 /// The limits a publish request must keep.
 #[derive(Debug, Clone)]
@@ -80,8 +81,7 @@ pub struct NewNotification {
     #[schema(minimum = 1, maximum = 2_592_000)]
     pub ttl: Option<u64>,
     /// A label for clients to route on, passed to them as the envelope's
-    /// `kind`: 1 to 64 bytes of UTF-8, which is fewer than 64 characters
-    /// when some take more than a byte (otherwise 422 `invalid_kind`).
+    /// `kind`: 1 to 64 characters (otherwise 422 `invalid_kind`).
     /// Without it (or with `null`), the envelope has no `kind`.
     #[schema(min_length = 1, max_length = 64)]
     pub kind: Option<String>,
@@ -237,7 +237,16 @@ fn notification(
         None => notification::new_id(),
     };
 
-    let expires_at_ms = match optional::<u64>(object, "ttl", "a whole number of seconds", &field)? {
+    let ttl = optional::<serde_json::Number>(object, "ttl", "a whole number of seconds", &field)?;
+    let ttl = ttl
+        .map(|ttl| {
+            whole_number::of(&ttl).ok_or_else(|| {
+                ApiError::bad_request("invalid_type", "`ttl` must be a whole number of seconds")
+                    .at(field("ttl"))
+            })
+        })
+        .transpose()?;
+    let expires_at_ms = match ttl {
         Some(ttl) if ttl == 0 || ttl > limits.max_ttl_secs => {
             return Err(ApiError::unprocessable(
                 "invalid_ttl",
@@ -253,15 +262,15 @@ fn notification(
     };
 
     let kind = optional::<String>(object, "kind", "a string", &field)?;
-    if let Some(kind) = &kind
-        && !(1..=notification::KIND_MAX_LEN).contains(&kind.len())
+    // Characters, as the document's `maxLength` counts them.
+    if let Some(length) = kind.as_ref().map(|kind| kind.chars().count())
+        && !(1..=notification::KIND_MAX_LEN).contains(&length)
     {
         return Err(ApiError::unprocessable(
             "invalid_kind",
             format!(
-                "a kind is 1 to {} bytes of UTF-8; this one is {} bytes",
+                "a kind is 1 to {} characters; this one is {length}",
                 notification::KIND_MAX_LEN,
-                kind.len()
             ),
         )
         .at(field("kind")));
@@ -413,6 +422,23 @@ mod tests {
     }
 
     #[test]
+    fn a_ttl_is_any_json_number_without_a_fraction() {
+        for ttl in ["60", "60.0", "6e1", "6.0E1"] {
+            let body = format!(r#"{{"recipient":"u","payload":1,"ttl":{ttl}}}"#);
+            let n = parse_str(&body).expect("accepted").remove(0);
+            assert_eq!(n.expires_at_ms, Some(61_000), "{ttl}");
+        }
+        assert_eq!(
+            error(r#"{"recipient":"u","payload":1,"ttl":-1}"#).1,
+            "invalid_type"
+        );
+        assert_eq!(
+            error(r#"{"recipient":"u","payload":1,"ttl":1e300}"#).1,
+            "invalid_ttl"
+        );
+    }
+
+    #[test]
     fn a_batch_keeps_its_order_and_ids_are_made_when_missing() {
         let list = parse_str(
             r#"{"notifications":[{"recipient":"a","payload":1},{"recipient":"b","payload":2}]}"#,
@@ -459,20 +485,19 @@ mod tests {
     }
 
     #[test]
-    fn the_kind_is_measured_in_bytes_and_its_error_says_so() {
-        let fits = "é".repeat(32);
+    fn the_kind_is_measured_in_characters_as_the_document_says() {
+        let fits = "é".repeat(64);
         let n = parse_str(&format!(
             r#"{{"recipient":"u","payload":1,"kind":"{fits}"}}"#
         ))
-        .expect("64 bytes fit")
+        .expect("64 characters (128 bytes) fit")
         .remove(0);
         assert_eq!(n.kind.as_deref(), Some(fits.as_str()));
-        // 33 characters, 66 bytes: within 64 characters, over 64 bytes.
         let body = format!(
             r#"{{"recipient":"u","payload":1,"kind":"{}"}}"#,
-            "é".repeat(33)
+            "é".repeat(65)
         );
-        let e = parse_str(&body).expect_err("66 bytes do not fit");
+        let e = parse_str(&body).expect_err("65 characters do not fit");
         assert_eq!(
             (e.status, e.code, e.field.as_deref()),
             (
@@ -481,11 +506,7 @@ mod tests {
                 Some("kind")
             )
         );
-        assert!(
-            e.message.contains("bytes") && !e.message.contains("characters"),
-            "the message says what is measured: {}",
-            e.message
-        );
+        assert!(e.message.contains("characters"), "{}", e.message);
     }
 
     #[test]
@@ -519,6 +540,10 @@ mod tests {
         );
         assert_eq!(
             error(r#"{"recipient":"u","payload":1,"ttl":"x"}"#),
+            (bad, "invalid_type", Some("ttl".into()))
+        );
+        assert_eq!(
+            error(r#"{"recipient":"u","payload":1,"ttl":1.5}"#),
             (bad, "invalid_type", Some("ttl".into()))
         );
         assert_eq!(

@@ -137,3 +137,39 @@ fn route_literals() -> BTreeSet<String> {
     );
     literals
 }
+
+/// Schemathesis (from PyPI; `just tools` installs it) generates requests
+/// from the served document, valid and not, for publishing and
+/// acknowledging: no answer is a 5xx, every answer is one the document
+/// gives, in the documented shape, and every request the document refuses
+/// is refused. Its seed is random; a failure prints it, with a `curl` that
+/// reproduces it.
+#[tokio::test]
+async fn schemathesis_finds_nothing_the_document_does_not_say() {
+    let service = Service::standalone().await;
+    let document = format!("{}/v1/openapi.json", service.connect_url());
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/flow/schemathesis.toml");
+    let publish = format!("Authorization: Bearer {}", crate::API_KEY);
+    let ack = format!("Authorization: Bearer {}", crate::token("schemathesis"));
+    for (operation, credentials) in [("publish", publish), ("ack", ack)] {
+        let mut st = tokio::process::Command::new("st");
+        // Hypothesis keeps a cache in the working directory.
+        st.current_dir(std::env::temp_dir())
+            .arg("--no-color")
+            .arg("--config-file")
+            .arg(&config)
+            .args(["run", &document, "--include-operation-id", operation])
+            .args(["--header", &credentials, "--max-examples", "100"]);
+        let output = st
+            .output()
+            .await
+            .expect("schemathesis runs (`just tools` installs it)");
+        assert!(
+            output.status.success(),
+            "schemathesis found problems with `{operation}`:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    service.finish().await;
+}
