@@ -8,6 +8,7 @@
 mod churn;
 mod drain;
 mod exclusive;
+mod fault;
 mod growth;
 mod kill;
 mod live;

@@ -1,0 +1,324 @@
+//! A process of a role killed under load while another of the role serves,
+//! as the outage table says: publishers and clients, on all three
+//! transports, reach the role through a balancer (what a Service does in
+//! Kubernetes) before, during and after the fault, and a recorder checks
+//! that every accepted id arrives, in order per recipient.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use notif_sdk::{Subscriber, Transport};
+use reqwest::StatusCode;
+use testenv::notifd::free_port;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::{Service, token};
+
+/// Recipients, each with one client; their transports take turns.
+const RECIPIENTS: usize = 12;
+const TRANSPORTS: [Transport; 3] = [Transport::WebSocket, Transport::Sse, Transport::LongPoll];
+/// Rounds of one notification to each recipient.
+const ROUNDS: usize = 90;
+const TICK: Duration = Duration::from_millis(40);
+/// The fault comes at this round, and ends at that (a killed process is
+/// started again).
+const FAULT_AT: usize = 30;
+const RECOVERY_AT: usize = 60;
+/// How long every accepted id has to arrive after the last round.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// Forwards each connection to the first of its backends that takes it,
+/// starting from a different one each time.
+struct Balancer {
+    port: u16,
+    backends: Arc<Mutex<Vec<u16>>>,
+    task: JoinHandle<()>,
+}
+
+impl Balancer {
+    async fn start(backends: Vec<u16>) -> Balancer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let port = listener.local_addr().expect("its address").port();
+        let backends = Arc::new(Mutex::new(backends));
+        let shared = backends.clone();
+        let task = tokio::spawn(async move {
+            let mut next = 0usize;
+            while let Ok((client, _)) = listener.accept().await {
+                let ports = shared.lock().expect("backends").clone();
+                next += 1;
+                tokio::spawn(forward(client, ports, next));
+            }
+        });
+        Balancer {
+            port,
+            backends,
+            task,
+        }
+    }
+
+    fn set(&self, backends: Vec<u16>) {
+        *self.backends.lock().expect("backends") = backends;
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(mut client: TcpStream, ports: Vec<u16>, first: usize) {
+    for i in 0..ports.len() {
+        let port = ports[(first + i) % ports.len()];
+        if let Ok(mut backend) = TcpStream::connect(("127.0.0.1", port)).await {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
+            return;
+        }
+    }
+}
+
+/// What one recipient's client received, with when.
+type Received = Arc<Mutex<Vec<(String, Instant)>>>;
+
+/// One client per recipient through `url`, acknowledging what it receives.
+fn record(url: &str, recipients: &[String]) -> (Vec<Received>, Vec<JoinHandle<()>>) {
+    let mut received = Vec::new();
+    let mut tasks = Vec::new();
+    for (i, recipient) in recipients.iter().enumerate() {
+        let log = Received::default();
+        received.push(log.clone());
+        let mut subscription = Subscriber::new(url, token(recipient))
+            .transport(TRANSPORTS[i % TRANSPORTS.len()])
+            .backoff(Duration::from_millis(100), Duration::from_secs(1))
+            .subscribe();
+        tasks.push(tokio::spawn(async move {
+            while let Ok(notification) = subscription.next().await {
+                subscription.ack(&notification.id);
+                log.lock()
+                    .expect("log")
+                    .push((notification.id, Instant::now()));
+            }
+        }));
+    }
+    (received, tasks)
+}
+
+/// Publishes the rounds through `url`, each batch tried again on another
+/// receiver while it is not accepted; `fault` runs at [`FAULT_AT`] and
+/// [`RECOVERY_AT`]. Returns each recipient's accepted ids, in publish order.
+async fn publish(
+    http: &reqwest::Client,
+    url: &str,
+    recipients: &[String],
+    mut fault: impl AsyncFnMut(usize),
+) -> Vec<Vec<String>> {
+    let mut accepted = vec![Vec::new(); recipients.len()];
+    let mut tick = tokio::time::interval(TICK);
+    for round in 0..ROUNDS {
+        tick.tick().await;
+        if round == FAULT_AT || round == RECOVERY_AT {
+            fault(round).await;
+        }
+        let ids: Vec<String> = recipients
+            .iter()
+            .map(|r| format!("{r}-{round:04}"))
+            .collect();
+        let notifications: Vec<_> = recipients
+            .iter()
+            .zip(&ids)
+            .map(|(r, id)| serde_json::json!({"recipient": r, "id": id, "payload": round}))
+            .collect();
+        let body = serde_json::json!({ "notifications": notifications });
+        for _ in 0..20 {
+            let answer = http
+                .post(format!("{url}/v1/notifications"))
+                .bearer_auth(crate::API_KEY)
+                .json(&body)
+                .send()
+                .await;
+            if answer.is_ok_and(|a| a.status() == StatusCode::ACCEPTED) {
+                for (list, id) in accepted.iter_mut().zip(&ids) {
+                    list.push(id.clone());
+                }
+                break;
+            }
+            tokio::time::sleep(TICK).await;
+        }
+    }
+    accepted
+}
+
+/// What the clients received against what was accepted.
+#[derive(Debug, Default)]
+struct Report {
+    accepted: usize,
+    delivered: usize,
+    duplicates: usize,
+    lost: usize,
+    reordered: usize,
+    longest_pause: Duration,
+}
+
+impl Report {
+    fn of(accepted: &[Vec<String>], received: &[Received]) -> Report {
+        let mut report = Report::default();
+        for (ids, log) in accepted.iter().zip(received) {
+            let log = log.lock().expect("log");
+            let mut seen = HashSet::new();
+            // Ids end in their round: a later one received first is out of
+            // order (an id accepted or not: a publish may have been written
+            // and its answer lost).
+            let mut last_round = None;
+            for (id, _) in log.iter() {
+                if !seen.insert(id.clone()) {
+                    report.duplicates += 1;
+                    continue;
+                }
+                let round = id.rsplit('-').next().map(str::to_string);
+                if round <= last_round {
+                    report.reordered += 1;
+                }
+                last_round = round;
+            }
+            report.accepted += ids.len();
+            report.delivered += ids.iter().filter(|id| seen.contains(*id)).count();
+            let pauses = log.windows(2).map(|pair| pair[1].1 - pair[0].1);
+            report.longest_pause = pauses.fold(report.longest_pause, Duration::max);
+        }
+        report.lost = report.accepted - report.delivered;
+        report
+    }
+
+    fn is_complete(&self) -> bool {
+        self.lost == 0
+    }
+}
+
+/// Runs the load through `publish_url` and `connect_url`, with `fault` at
+/// the fault's rounds; waits for every accepted id; prints and checks the
+/// report.
+async fn under_load(
+    name: &str,
+    publish_url: &str,
+    connect_url: &str,
+    fault: impl AsyncFnMut(usize),
+) -> Report {
+    let recipients: Vec<String> = (0..RECIPIENTS).map(|i| format!("{name}-{i}")).collect();
+    let (received, clients) = record(connect_url, &recipients);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("a client");
+    let accepted = publish(&http, publish_url, &recipients, fault).await;
+    let deadline = Instant::now() + SETTLE;
+    while !Report::of(&accepted, &received).is_complete() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for client in clients {
+        client.abort();
+    }
+    let report = Report::of(&accepted, &received);
+    println!("{name}: {report:?}");
+    assert!(
+        report.accepted >= ROUNDS * RECIPIENTS * 9 / 10,
+        "{name}: most rounds were accepted: {report:?}"
+    );
+    assert_eq!(
+        (report.lost, report.reordered),
+        (0, 0),
+        "{name}: {report:?}"
+    );
+    report
+}
+
+#[tokio::test]
+async fn a_killed_distributors_clients_reconnect_to_the_other_and_lose_nothing() {
+    let mut service = Service::distributed().await;
+    let forward = format!("127.0.0.1:{}", free_port());
+    let mut second = service
+        .role("distributor")
+        .twin_with(vec![("NOTIF_FORWARD_ADDR", forward)]);
+    second.start().await;
+    let distributors = Balancer::start(vec![service.role("distributor").http, second.http]).await;
+    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let fault = async |round| match round {
+        FAULT_AT => service.role_mut("distributor").kill(),
+        _ => {
+            let restarted = service.role_mut("distributor");
+            restarted.start().await;
+            distributors.set(vec![restarted.http, second.http]);
+        }
+    };
+    under_load("distributor", &publish_url, &distributors.url(), fault).await;
+    drop(second);
+    service.finish().await;
+}
+
+#[tokio::test]
+async fn a_killed_receivers_publishers_go_on_with_the_other_and_lose_nothing() {
+    let mut service = Service::distributed().await;
+    let mut second = service.role("receiver").twin();
+    second.start().await;
+    let receivers = Balancer::start(vec![service.role("receiver").http, second.http]).await;
+    let connect_url = service.connect_url();
+    let fault = async |round| match round {
+        FAULT_AT => service.role_mut("receiver").kill(),
+        _ => {
+            let restarted = service.role_mut("receiver");
+            restarted.start().await;
+            receivers.set(vec![restarted.http, second.http]);
+        }
+    };
+    under_load("receiver", &receivers.url(), &connect_url, fault).await;
+    drop(second);
+    service.finish().await;
+}
+
+/// A second director joins the consumer group under load, takes some of
+/// the partitions, and is killed as soon as it reads them: they go back to
+/// the first after the group's session timeout, which replays them from
+/// their committed offsets.
+#[tokio::test]
+async fn a_director_joining_and_killed_under_load_loses_nothing() {
+    let service = Service::distributed().await;
+    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let mut killer = None;
+    let fault = async |round| match round {
+        FAULT_AT => {
+            let mut joining = service.role("director").twin();
+            joining.start().await;
+            killer = Some(tokio::spawn(kill_once_assigned(joining)));
+        }
+        _ => killer.take().expect("it joined").await.expect("killed"),
+    };
+    under_load("director", &publish_url, &service.connect_url(), fault).await;
+    service.finish().await;
+}
+
+/// Kills `director` once it reads partitions (it shows their lag).
+async fn kill_once_assigned(mut director: testenv::notifd::Process) {
+    let metrics = format!("http://127.0.0.1:{}/metrics", director.admin);
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let text = match reqwest::get(&metrics).await {
+            Ok(answer) => answer.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if text.contains("notif_consumer_lag{") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second director read no partition"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    director.kill();
+}
