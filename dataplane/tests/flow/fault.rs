@@ -20,13 +20,30 @@ use crate::{Service, token};
 /// Recipients, each with one client; their transports take turns.
 const RECIPIENTS: usize = 12;
 const TRANSPORTS: [Transport; 3] = [Transport::WebSocket, Transport::Sse, Transport::LongPoll];
-/// Rounds of one notification to each recipient.
-const ROUNDS: usize = 90;
+/// Between rounds of one notification to each recipient.
 const TICK: Duration = Duration::from_millis(40);
-/// The fault comes at this round, and ends at that (a killed process is
-/// started again).
-const FAULT_AT: usize = 30;
-const RECOVERY_AT: usize = 60;
+
+/// When, in rounds of publishing, the fault comes and ends.
+#[derive(Debug, Clone, Copy)]
+struct Timeline {
+    rounds: usize,
+    fault_at: usize,
+    recovery_at: usize,
+}
+
+/// A process killed, and started again 1.2 s later.
+const KILL: Timeline = Timeline {
+    rounds: 90,
+    fault_at: 30,
+    recovery_at: 60,
+};
+
+/// What the fault closure is called for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Fault,
+    Recovery,
+}
 /// How long every accepted id has to arrive after the last round.
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -110,21 +127,26 @@ fn record(url: &str, recipients: &[String]) -> (Vec<Received>, Vec<JoinHandle<()
     (received, tasks)
 }
 
-/// Publishes the rounds through `url`, each batch tried again on another
-/// receiver while it is not accepted; `fault` runs at [`FAULT_AT`] and
-/// [`RECOVERY_AT`]. Returns each recipient's accepted ids, in publish order.
+/// Publishes the rounds through `url`, each batch tried again (on another
+/// receiver, behind a balancer) while it is not accepted, and calls `fault`
+/// as `timeline` says. Returns each recipient's accepted ids, in publish
+/// order.
 async fn publish(
     http: &reqwest::Client,
     url: &str,
     recipients: &[String],
-    mut fault: impl AsyncFnMut(usize),
+    timeline: Timeline,
+    mut fault: impl AsyncFnMut(Phase),
 ) -> Vec<Vec<String>> {
     let mut accepted = vec![Vec::new(); recipients.len()];
     let mut tick = tokio::time::interval(TICK);
-    for round in 0..ROUNDS {
+    for round in 0..timeline.rounds {
         tick.tick().await;
-        if round == FAULT_AT || round == RECOVERY_AT {
-            fault(round).await;
+        if round == timeline.fault_at {
+            fault(Phase::Fault).await;
+        }
+        if round == timeline.recovery_at {
+            fault(Phase::Recovery).await;
         }
         let ids: Vec<String> = recipients
             .iter()
@@ -201,14 +223,15 @@ impl Report {
     }
 }
 
-/// Runs the load through `publish_url` and `connect_url`, with `fault` at
-/// the fault's rounds; waits for every accepted id; prints and checks the
-/// report.
+/// Runs the load through `publish_url` and `connect_url`, with `fault`
+/// called as `timeline` says; waits for every accepted id; prints and
+/// checks the report.
 async fn under_load(
     name: &str,
     publish_url: &str,
     connect_url: &str,
-    fault: impl AsyncFnMut(usize),
+    timeline: Timeline,
+    fault: impl AsyncFnMut(Phase),
 ) -> Report {
     let recipients: Vec<String> = (0..RECIPIENTS).map(|i| format!("{name}-{i}")).collect();
     let (received, clients) = record(connect_url, &recipients);
@@ -216,7 +239,7 @@ async fn under_load(
         .timeout(Duration::from_secs(5))
         .build()
         .expect("a client");
-    let accepted = publish(&http, publish_url, &recipients, fault).await;
+    let accepted = publish(&http, publish_url, &recipients, timeline, fault).await;
     let deadline = Instant::now() + SETTLE;
     while !Report::of(&accepted, &received).is_complete() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -227,7 +250,7 @@ async fn under_load(
     let report = Report::of(&accepted, &received);
     println!("{name}: {report:?}");
     assert!(
-        report.accepted >= ROUNDS * RECIPIENTS * 9 / 10,
+        report.accepted >= timeline.rounds * RECIPIENTS * 9 / 10,
         "{name}: most rounds were accepted: {report:?}"
     );
     assert_eq!(
@@ -248,15 +271,22 @@ async fn a_killed_distributors_clients_reconnect_to_the_other_and_lose_nothing()
     second.start().await;
     let distributors = Balancer::start(vec![service.role("distributor").http, second.http]).await;
     let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
-    let fault = async |round| match round {
-        FAULT_AT => service.role_mut("distributor").kill(),
-        _ => {
+    let fault = async |phase| match phase {
+        Phase::Fault => service.role_mut("distributor").kill(),
+        Phase::Recovery => {
             let restarted = service.role_mut("distributor");
             restarted.start().await;
             distributors.set(vec![restarted.http, second.http]);
         }
     };
-    under_load("distributor", &publish_url, &distributors.url(), fault).await;
+    under_load(
+        "distributor",
+        &publish_url,
+        &distributors.url(),
+        KILL,
+        fault,
+    )
+    .await;
     drop(second);
     service.finish().await;
 }
@@ -268,15 +298,15 @@ async fn a_killed_receivers_publishers_go_on_with_the_other_and_lose_nothing() {
     second.start().await;
     let receivers = Balancer::start(vec![service.role("receiver").http, second.http]).await;
     let connect_url = service.connect_url();
-    let fault = async |round| match round {
-        FAULT_AT => service.role_mut("receiver").kill(),
-        _ => {
+    let fault = async |phase| match phase {
+        Phase::Fault => service.role_mut("receiver").kill(),
+        Phase::Recovery => {
             let restarted = service.role_mut("receiver");
             restarted.start().await;
             receivers.set(vec![restarted.http, second.http]);
         }
     };
-    under_load("receiver", &receivers.url(), &connect_url, fault).await;
+    under_load("receiver", &receivers.url(), &connect_url, KILL, fault).await;
     drop(second);
     service.finish().await;
 }
@@ -290,15 +320,22 @@ async fn a_director_joining_and_killed_under_load_loses_nothing() {
     let service = Service::distributed().await;
     let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
     let mut killer = None;
-    let fault = async |round| match round {
-        FAULT_AT => {
+    let fault = async |phase| match phase {
+        Phase::Fault => {
             let mut joining = service.role("director").twin();
             joining.start().await;
             killer = Some(tokio::spawn(kill_once_assigned(joining)));
         }
-        _ => killer.take().expect("it joined").await.expect("killed"),
+        Phase::Recovery => killer.take().expect("it joined").await.expect("killed"),
     };
-    under_load("director", &publish_url, &service.connect_url(), fault).await;
+    under_load(
+        "director",
+        &publish_url,
+        &service.connect_url(),
+        KILL,
+        fault,
+    )
+    .await;
     service.finish().await;
 }
 
@@ -321,4 +358,33 @@ async fn kill_once_assigned(mut director: testenv::notifd::Process) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     director.kill();
+}
+
+/// One of two distributors paused (SIGSTOP) for 6 s under load, then let go
+/// on: its connections and its forwarding stream hang instead of closing.
+/// Its notifications wait out the acknowledgement timeout and are stored;
+/// its clients get them once it goes on, or from the other distributor.
+#[tokio::test]
+async fn a_paused_distributor_loses_nothing() {
+    let service = Service::distributed().await;
+    let forward = format!("127.0.0.1:{}", free_port());
+    let mut second = service
+        .role("distributor")
+        .twin_with(vec![("NOTIF_FORWARD_ADDR", forward)]);
+    second.start().await;
+    let distributors = Balancer::start(vec![service.role("distributor").http, second.http]).await;
+    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let paused = service.role("distributor");
+    let fault = async |phase| match phase {
+        Phase::Fault => paused.pause(),
+        Phase::Recovery => paused.resume(),
+    };
+    let timeline = Timeline {
+        rounds: 250,
+        fault_at: 30,
+        recovery_at: 180,
+    };
+    under_load("paused", &publish_url, &distributors.url(), timeline, fault).await;
+    drop(second);
+    service.finish().await;
 }

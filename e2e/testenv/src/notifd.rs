@@ -22,12 +22,17 @@ pub fn free_port() -> u16 {
 /// Sends a child process SIGTERM and waits for it to exit; returns whether
 /// it exited cleanly (a graceful stop, as Kubernetes asks for one).
 pub fn terminate(mut child: Child) -> bool {
+    signal(child.id(), "TERM");
+    child.wait().expect("it exits").success()
+}
+
+/// Sends process `pid` the signal `name` (`TERM`, `STOP`, `CONT`).
+fn signal(pid: u32, name: &str) {
     let signalled = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{name}"), &pid.to_string()])
         .status()
         .expect("kill runs");
-    assert!(signalled.success(), "SIGTERM sent");
-    child.wait().expect("it exits").success()
+    assert!(signalled.success(), "SIG{name} sent");
 }
 
 /// One `notifd` process: `notifd <name>`.
@@ -152,6 +157,17 @@ impl Process {
     /// SIGTERM, and waits for it to exit; returns whether it exited cleanly.
     pub fn stop(&mut self) -> bool {
         self.child.take().is_some_and(terminate)
+    }
+
+    /// SIGSTOP: it holds its connections and answers nothing, like a
+    /// server that hangs or a peer behind a network that drops packets.
+    pub fn pause(&self) {
+        signal(self.pid().expect("it runs"), "STOP");
+    }
+
+    /// SIGCONT: it goes on after [`Process::pause`].
+    pub fn resume(&self) {
+        signal(self.pid().expect("it runs"), "CONT");
     }
 
     /// SIGKILL: a crash, nothing flushed or committed.
