@@ -539,6 +539,18 @@ impl Live {
         }
     }
 
+    /// Makes `connection` of `recipient` read its inbox again before what
+    /// is handed to it next (it may have missed a `stored`); a connection
+    /// whose queue is full is closed as slow, and reads it on reconnecting.
+    pub fn read_inbox_again(&self, recipient: &str, connection: &str) {
+        let mut state = self.lock();
+        if let Some(entry) = state.recipients.get_mut(recipient) {
+            entry.sinks.retain(|sink| {
+                sink.connection != connection || sink.sender.try_send(Feed::Stored).is_ok()
+            });
+        }
+    }
+
     /// A client of `recipient` acknowledged `ids`: the live notifications
     /// waiting for them are done. Says, per id, what was known of it.
     pub fn acknowledge(&self, recipient: &str, ids: &[String]) -> Vec<Known> {
@@ -723,6 +735,16 @@ mod tests {
         live.acknowledge("u", &["n2".to_string()]);
         assert_eq!(n2.await.expect("done"), Outcome::Delivered);
         assert_eq!(live.stored("v", 1), Outcome::NotConnected);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_can_be_made_to_read_its_inbox_again() {
+        let live = Arc::new(Live::default());
+        let mut tab = connect(&live, "c1", Duration::ZERO);
+        let mut other = connect(&live, "c2", Duration::ZERO);
+        live.read_inbox_again("u", "c1");
+        assert!(matches!(tab.receiver.recv().await, Some(Feed::Stored)));
+        assert!(other.receiver.try_recv().is_err(), "only the one named");
     }
 
     #[tokio::test(start_paused = true)]

@@ -102,22 +102,7 @@ impl Session {
                 tracing::warn!(error = %e, "cannot register a connection in presence");
                 ApiError::unavailable("presence is unreachable; reconnect later", 5)
             })?;
-        let heartbeat = {
-            let (presence, connection) = (distributor.presence.clone(), connection.clone());
-            tokio::spawn(async move {
-                let mut beat = tokio::time::interval(ttl / 3);
-                beat.tick().await;
-                loop {
-                    beat.tick().await;
-                    if let Err(e) = presence
-                        .register(std::slice::from_ref(&connection), ttl)
-                        .await
-                    {
-                        tracing::warn!(error = %e, "presence heartbeat failed");
-                    }
-                }
-            })
-        };
+        let heartbeat = tokio::spawn(heartbeat(distributor.clone(), connection.clone()));
         distributor
             .metrics
             .connections
@@ -362,6 +347,34 @@ pub async fn acknowledge_through(
         .await?;
     distributor.live.remember(recipient, &stored);
     Ok(Some(sent))
+}
+
+/// Keeps `connection` listed in presence while it lives. An entry found
+/// missing was lost (Redis lost its data, or the heartbeat failed for a
+/// whole TTL): while it was, directors took the recipient for offline and
+/// stored its notifications without telling this connection, so it reads
+/// its inbox again, now that directors find it.
+async fn heartbeat(distributor: Arc<Distributor>, connection: Connection) {
+    let ttl = distributor.presence_ttl;
+    let mut beat = tokio::time::interval(ttl / 3);
+    beat.tick().await;
+    loop {
+        beat.tick().await;
+        let registered = distributor
+            .presence
+            .register(std::slice::from_ref(&connection), ttl)
+            .await;
+        match registered {
+            Ok(0) => {}
+            Ok(_) => {
+                tracing::warn!(recipient = %connection.recipient, connection = %connection.id, "the connection was missing from presence; it reads its inbox again");
+                distributor
+                    .live
+                    .read_inbox_again(&connection.recipient, &connection.id);
+            }
+            Err(e) => tracing::warn!(error = %e, "presence heartbeat failed"),
+        }
+    }
 }
 
 impl Drop for Session {

@@ -27,15 +27,18 @@ impl Presence for MemoryPresence {
         &self,
         connections: &[Connection],
         ttl: Duration,
-    ) -> Result<(), PresenceError> {
+    ) -> Result<usize, PresenceError> {
         let now = Instant::now();
         let mut map = locked(&self.connections);
+        let mut unlisted = 0;
         for connection in connections {
             let live = map.entry(connection.recipient.clone()).or_default();
             live.retain(|_, expires| *expires > now);
-            live.insert(connection.clone(), now + ttl);
+            if live.insert(connection.clone(), now + ttl).is_none() {
+                unlisted += 1;
+            }
         }
-        Ok(())
+        Ok(unlisted)
     }
 
     async fn unregister(&self, connection: &Connection) -> Result<(), PresenceError> {
@@ -104,10 +107,15 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let a = connection("alice", "d1", "c1");
         let b = connection("alice", "d2", "c2");
-        presence
-            .register(&[a.clone(), b.clone()], ttl)
-            .await
-            .unwrap();
+        let new = presence.register(&[a.clone(), b.clone()], ttl).await;
+        assert_eq!(new.unwrap(), 2);
+        assert_eq!(
+            presence
+                .register(std::slice::from_ref(&a), ttl)
+                .await
+                .unwrap(),
+            0
+        );
         assert_eq!(presence.lookup("alice").await.unwrap(), ["d1", "d2"]);
         assert!(presence.lookup("bob").await.unwrap().is_empty());
 

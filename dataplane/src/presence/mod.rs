@@ -26,12 +26,13 @@ pub struct Connection {
 #[async_trait]
 pub trait Presence: Send + Sync + 'static {
     /// Records `connections` as live for `ttl` from now: on connect, and
-    /// again on every heartbeat.
+    /// again on every heartbeat. Returns how many of them were not listed
+    /// (new, or lost since: expired, or gone with Redis's data).
     async fn register(
         &self,
         connections: &[Connection],
         ttl: Duration,
-    ) -> Result<(), PresenceError>;
+    ) -> Result<usize, PresenceError>;
 
     /// Forgets a connection that closed.
     async fn unregister(&self, connection: &Connection) -> Result<(), PresenceError>;

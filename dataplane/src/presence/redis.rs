@@ -94,28 +94,28 @@ impl Presence for RedisPresence {
         &self,
         connections: &[Connection],
         ttl: Duration,
-    ) -> Result<(), PresenceError> {
+    ) -> Result<usize, PresenceError> {
         if connections.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let now = now_ms() as i64;
         let expires = now + millis(ttl);
         let mut pipe = redis::pipe();
         for connection in connections {
             let key = self.recipient_key(&connection.recipient);
-            pipe.zadd(&key, member(connection), expires)
+            // Expired members go first, so that ZADD counts one as new.
+            pipe.zrembyscore(&key, "-inf", now)
                 .ignore()
-                .zrembyscore(&key, "-inf", now)
-                .ignore()
+                .zadd(&key, member(connection), expires)
                 .pexpire(&key, millis(ttl))
                 .ignore();
         }
-        retried(&self.redis, |mut redis| {
+        let added: Vec<usize> = retried(&self.redis, |mut redis| {
             let pipe = pipe.clone();
-            async move { pipe.query_async::<()>(&mut redis).await }
+            async move { pipe.query_async(&mut redis).await }
         })
         .await?;
-        Ok(())
+        Ok(added.into_iter().sum())
     }
 
     async fn unregister(&self, connection: &Connection) -> Result<(), PresenceError> {

@@ -27,14 +27,17 @@ async fn a_recipient_is_found_on_each_distributor_holding_one_of_its_connections
         connection("u", "d2", "c2"),
         connection("v", "d1", "c3"),
     );
-    presence
+    let new = presence
         .register(&[tab.clone(), phone.clone(), other], MINUTE)
         .await
         .expect("register");
+    assert_eq!(new, 3, "each was not listed");
     presence
         .register(&[connection("u", "d1", "c4")], MINUTE)
         .await
         .expect("a second tab");
+    let heartbeat = presence.register(std::slice::from_ref(&tab), MINUTE).await;
+    assert_eq!(heartbeat.expect("a heartbeat"), 0, "it was listed");
     assert_eq!(presence.lookup("u").await.expect("lookup"), ["d1", "d2"]);
     assert_eq!(presence.lookup("v").await.expect("lookup"), ["d1"]);
     assert!(presence.lookup("nobody").await.expect("lookup").is_empty());
@@ -59,6 +62,9 @@ async fn a_connection_not_refreshed_expires() {
             .await
             .expect("heartbeat");
     }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let late = presence.register(std::slice::from_ref(&kept), ttl).await;
+    assert_eq!(late.expect("a late heartbeat"), 1, "it had expired");
     assert_eq!(
         presence.lookup("u").await.expect("lookup"),
         ["d1"],

@@ -128,10 +128,8 @@ fn record(url: &str, recipients: &[String]) -> (Vec<Received>, Vec<JoinHandle<()
 }
 
 /// Publishes a round of one notification to each recipient every
-/// [`TICK`] for `load`, through `url`, each round tried three times (on
-/// other receivers, behind a balancer) while it is not accepted. Returns
-/// how many were published, and each recipient's accepted ids, in publish
-/// order.
+/// [`TICK`] for `load`, from round 1, through `url`. Returns how many were
+/// published, and each recipient's accepted ids, in publish order.
 async fn publish(
     url: String,
     recipients: Vec<String>,
@@ -145,39 +143,53 @@ async fn publish(
     let mut published = 0;
     let mut tick = tokio::time::interval(TICK);
     let end = Instant::now() + load;
-    for round in 0.. {
+    for round in 1.. {
         tick.tick().await;
         if Instant::now() >= end {
             break;
         }
-        let ids: Vec<String> = recipients
-            .iter()
-            .map(|r| format!("{r}-{round:05}"))
-            .collect();
-        let notifications: Vec<_> = recipients
-            .iter()
-            .zip(&ids)
-            .map(|(r, id)| serde_json::json!({"recipient": r, "id": id, "payload": round}))
-            .collect();
-        let body = serde_json::json!({ "notifications": notifications });
-        published += ids.len();
-        for _ in 0..3 {
-            let answer = http
-                .post(format!("{url}/v1/notifications"))
-                .bearer_auth(crate::API_KEY)
-                .json(&body)
-                .send()
-                .await;
-            if answer.is_ok_and(|a| a.status() == StatusCode::ACCEPTED) {
-                for (list, id) in accepted.iter_mut().zip(&ids) {
-                    list.push(id.clone());
-                }
-                break;
+        published += recipients.len();
+        if let Some(ids) = publish_round(&http, &url, &recipients, round).await {
+            for (list, id) in accepted.iter_mut().zip(ids) {
+                list.push(id);
             }
-            tokio::time::sleep(TICK).await;
         }
     }
     (published, accepted)
+}
+
+/// Publishes one notification to each recipient, `{recipient}-{round}`,
+/// tried three times (on other receivers, behind a balancer) while it is
+/// not accepted; their ids once accepted.
+async fn publish_round(
+    http: &reqwest::Client,
+    url: &str,
+    recipients: &[String],
+    round: usize,
+) -> Option<Vec<String>> {
+    let ids: Vec<String> = recipients
+        .iter()
+        .map(|r| format!("{r}-{round:05}"))
+        .collect();
+    let notifications: Vec<_> = recipients
+        .iter()
+        .zip(&ids)
+        .map(|(r, id)| serde_json::json!({"recipient": r, "id": id, "payload": round}))
+        .collect();
+    let body = serde_json::json!({ "notifications": notifications });
+    for _ in 0..3 {
+        let answer = http
+            .post(format!("{url}/v1/notifications"))
+            .bearer_auth(crate::API_KEY)
+            .json(&body)
+            .send()
+            .await;
+        if answer.is_ok_and(|a| a.status() == StatusCode::ACCEPTED) {
+            return Some(ids);
+        }
+        tokio::time::sleep(TICK).await;
+    }
+    None
 }
 
 /// What the clients received against what was accepted.
@@ -242,13 +254,30 @@ pub async fn under_load(
 ) -> Report {
     let recipients: Vec<String> = (0..RECIPIENTS).map(|i| format!("{name}-{i}")).collect();
     let (received, clients) = record(connect_url, &recipients);
+    // Round 0 reaches every client before the clock starts: the fault then
+    // comes while live delivery flows, not while a new director still joins
+    // its consumer group.
+    let http = reqwest::Client::new();
+    let warm_up = publish_round(&http, publish_url, &recipients, 0).await;
+    let warm_up = warm_up.expect("round 0 is accepted");
+    testenv::wait_until("round 0 reaches every client", SETTLE, async || {
+        received
+            .iter()
+            .zip(&warm_up)
+            .all(|(log, id)| log.lock().expect("log").iter().any(|(got, _)| got == id))
+    })
+    .await;
     let started = Instant::now();
     let publisher = tokio::spawn(publish(publish_url.to_string(), recipients, timeline.load));
     tokio::time::sleep_until(started + timeline.fault_at).await;
     fault(Phase::Fault).await;
     tokio::time::sleep_until(started + timeline.recovery_at).await;
     fault(Phase::Recovery).await;
-    let (published, accepted) = publisher.await.expect("the publisher");
+    let (published, mut accepted) = publisher.await.expect("the publisher");
+    for (list, id) in accepted.iter_mut().zip(warm_up) {
+        list.insert(0, id);
+    }
+    let published = published + RECIPIENTS;
     let deadline = Instant::now() + SETTLE;
     while !Report::of(published, &accepted, &received).is_complete() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -403,5 +432,54 @@ async fn a_paused_distributor_loses_nothing() {
     let report = under_load("paused", &publish_url, &distributors.url(), timeline, fault).await;
     assert_most_accepted(&report);
     drop(second);
+    service.finish().await;
+}
+
+/// Redis loses every presence entry of the service under load (a flush, or
+/// a failover to a replica that had none): the director finds the
+/// recipients offline and stores their notifications until the
+/// distributors' heartbeats list their connections again.
+#[tokio::test]
+async fn presence_flushed_under_load_loses_nothing() {
+    let service = Service::distributed().await;
+    let prefix = service
+        .role("distributor")
+        .env("NOTIF_REDIS_KEY_PREFIX")
+        .expect("a key prefix")
+        .to_string();
+    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let redis = redis::Client::open(testenv::redis_url()).expect("a Redis client");
+    let mut redis = redis
+        .get_multiplexed_async_connection()
+        .await
+        .expect("Redis");
+    let fault = async |phase| {
+        if phase == Phase::Fault {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{prefix}*"))
+                .query_async(&mut redis)
+                .await
+                .expect("the service's keys");
+            assert!(!keys.is_empty(), "presence holds the clients");
+            let _: () = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut redis)
+                .await
+                .expect("deleted");
+        }
+    };
+    let timeline = Timeline {
+        load: Duration::from_secs(6),
+        fault_at: Duration::from_secs(2),
+        recovery_at: Duration::from_secs(2),
+    };
+    under_load(
+        "flushed",
+        &publish_url,
+        &service.connect_url(),
+        timeline,
+        fault,
+    )
+    .await;
     service.finish().await;
 }
