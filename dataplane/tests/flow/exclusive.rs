@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 use testenv::control::{self, Server};
 
+use crate::fault::{Phase, Timeline, under_load};
 use crate::{API_KEY, Service, token};
 
 /// Redis (presence) stopped: publishing goes on, delivery pauses (the
@@ -211,5 +212,48 @@ async fn while_postgres_is_stopped_every_role_stays_ready_and_poll_answers_503()
         get(&service, poll_url(&service, "ivan")).await.status() == StatusCode::OK
     })
     .await;
+    service.finish().await;
+}
+
+/// Redis stopped for 3 s under load, with clients on every transport: the
+/// director stops routing (it cannot tell who is connected), and delivery
+/// goes on from where it stopped once Redis is back.
+#[tokio::test]
+async fn redis_stopped_under_load_loses_nothing() {
+    a_server_away_under_load("redis-away", Server::Redis).await;
+}
+
+/// PostgreSQL stopped for 3 s under load: notifications that would be
+/// stored wait in Kafka, and nothing accepted is lost.
+#[tokio::test]
+async fn postgres_stopped_under_load_loses_nothing() {
+    a_server_away_under_load("postgres-away", Server::Postgres).await;
+}
+
+/// Kafka stopped for 13 s under load, longer than the receivers' produce
+/// timeout (2 s here) and the directors' consumer session (10 s): publishes
+/// are refused meanwhile, and everything accepted before and after arrives.
+#[tokio::test]
+async fn kafka_stopped_under_load_loses_nothing() {
+    a_server_away_under_load("kafka-away", Server::Kafka).await;
+}
+
+async fn a_server_away_under_load(name: &str, server: Server) {
+    let service = Service::distributed().await;
+    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let away = match server {
+        Server::Kafka => Duration::from_secs(13),
+        _ => Duration::from_secs(3),
+    };
+    let timeline = Timeline {
+        load: away + Duration::from_secs(5),
+        fault_at: Duration::from_secs(1),
+        recovery_at: away + Duration::from_secs(1),
+    };
+    let fault = async |phase| match phase {
+        Phase::Fault => control::stop(server).await,
+        Phase::Recovery => control::start(server).await,
+    };
+    under_load(name, &publish_url, &service.connect_url(), timeline, fault).await;
     service.finish().await;
 }
