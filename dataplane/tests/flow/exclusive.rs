@@ -240,7 +240,7 @@ async fn kafka_stopped_under_load_loses_nothing() {
 
 async fn a_server_away_under_load(name: &str, server: Server) {
     let service = Service::distributed().await;
-    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let publish_url = service.publish_url();
     let away = match server {
         Server::Kafka => Duration::from_secs(13),
         _ => Duration::from_secs(3),

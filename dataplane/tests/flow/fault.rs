@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use notif_sdk::{Subscriber, Transport};
 use reqwest::StatusCode;
-use testenv::notifd::free_port;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -308,13 +307,9 @@ fn assert_most_accepted(report: &Report) {
 #[tokio::test]
 async fn a_killed_distributors_clients_reconnect_to_the_other_and_lose_nothing() {
     let mut service = Service::distributed().await;
-    let forward = format!("127.0.0.1:{}", free_port());
-    let mut second = service
-        .role("distributor")
-        .twin_with(vec![("NOTIF_FORWARD_ADDR", forward)]);
-    second.start().await;
+    let second = service.second_distributor().await;
     let distributors = Balancer::start(vec![service.role("distributor").http, second.http]).await;
-    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let publish_url = service.publish_url();
     let fault = async |phase| match phase {
         Phase::Fault => service.role_mut("distributor").kill(),
         Phase::Recovery => {
@@ -363,7 +358,7 @@ async fn a_killed_receivers_publishers_go_on_with_the_other_and_lose_nothing() {
 #[tokio::test]
 async fn a_director_joining_and_killed_under_load_loses_nothing() {
     let service = Service::distributed().await;
-    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let publish_url = service.publish_url();
     let mut killer = None;
     let fault = async |phase| match phase {
         Phase::Fault => {
@@ -412,13 +407,9 @@ async fn kill_once_assigned(mut director: testenv::notifd::Process) {
 #[tokio::test]
 async fn a_paused_distributor_loses_nothing() {
     let service = Service::distributed().await;
-    let forward = format!("127.0.0.1:{}", free_port());
-    let mut second = service
-        .role("distributor")
-        .twin_with(vec![("NOTIF_FORWARD_ADDR", forward)]);
-    second.start().await;
+    let second = service.second_distributor().await;
     let distributors = Balancer::start(vec![service.role("distributor").http, second.http]).await;
-    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let publish_url = service.publish_url();
     let paused = service.role("distributor");
     let fault = async |phase| match phase {
         Phase::Fault => paused.pause(),
@@ -447,7 +438,7 @@ async fn presence_flushed_under_load_loses_nothing() {
         .env("NOTIF_REDIS_KEY_PREFIX")
         .expect("a key prefix")
         .to_string();
-    let publish_url = format!("http://127.0.0.1:{}", service.role("receiver").http);
+    let publish_url = service.publish_url();
     let redis = redis::Client::open(testenv::redis_url()).expect("a Redis client");
     let mut redis = redis
         .get_multiplexed_async_connection()

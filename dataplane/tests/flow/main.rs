@@ -151,10 +151,25 @@ impl Service {
         format!("http://127.0.0.1:{}", self.role("distributor").http)
     }
 
+    /// Where publishers publish.
+    pub fn publish_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.role("receiver").http)
+    }
+
+    /// A second distributor beside the first, started, on ports of its own
+    /// (its forward port too).
+    pub async fn second_distributor(&self) -> Process {
+        let forward = format!("127.0.0.1:{}", testenv::notifd::free_port());
+        let mut second = self
+            .role("distributor")
+            .twin_with(vec![("NOTIF_FORWARD_ADDR", forward)]);
+        second.start().await;
+        second
+    }
+
     /// The SDK's publisher, with the test API key.
     pub fn publisher(&self) -> notif_sdk::Publisher {
-        let url = format!("http://127.0.0.1:{}", self.role("receiver").http);
-        notif_sdk::Publisher::new(&url, API_KEY)
+        notif_sdk::Publisher::new(&self.publish_url(), API_KEY)
     }
 
     /// The SDK's subscriber for `recipient`, reconnecting quickly.
@@ -171,10 +186,7 @@ impl Service {
             .collect();
         let response = self
             .http
-            .post(format!(
-                "http://127.0.0.1:{}/v1/notifications",
-                self.role("receiver").http
-            ))
+            .post(format!("{}/v1/notifications", self.publish_url()))
             .bearer_auth(API_KEY)
             .json(&serde_json::json!({ "notifications": notifications }))
             .send()

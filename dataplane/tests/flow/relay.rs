@@ -5,18 +5,14 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use testenv::notifd::{Process, free_port};
+use testenv::notifd::Process;
 
 use crate::{Service, token};
 
 /// The service with a second distributor beside its first.
 async fn with_second_distributor() -> (Service, Process) {
     let service = Service::distributed().await;
-    let forward = format!("127.0.0.1:{}", free_port());
-    let mut second = service
-        .role("distributor")
-        .twin_with(vec![("NOTIF_FORWARD_ADDR", forward)]);
-    second.start().await;
+    let second = service.second_distributor().await;
     (service, second)
 }
 
@@ -164,12 +160,8 @@ async fn one_tabs_acknowledgement_settles_the_other_distributors_wait() {
 
 #[tokio::test]
 async fn the_forward_port_refuses_callers_without_the_secret() {
-    let service = Service::distributed().await;
-    let forward = format!("127.0.0.1:{}", free_port());
-    let mut second = service
-        .role("distributor")
-        .twin_with(vec![("NOTIF_FORWARD_ADDR", forward.clone())]);
-    second.start().await;
+    let (service, second) = with_second_distributor().await;
+    let forward = second.env("NOTIF_FORWARD_ADDR").expect("its forward port");
     let relayed = serde_json::json!({"recipient": "hana", "ids": ["x"]});
     for authorization in [None, Some("Bearer not-the-secret")] {
         let mut relay = service
