@@ -177,7 +177,8 @@ impl Delivery {
                         let acknowledged = Message::Acknowledged {
                             id: self.id.clone(),
                         };
-                        // Its answer is counted with the others'.
+                        // Not awaited: the notification's own answer from
+                        // there follows, and is counted below.
                         drop(self.forward.send(other, &self.recipient, acknowledged));
                     }
                     tokio::spawn(async move {
