@@ -1,8 +1,10 @@
-//! A process of a role killed under load while another of the role serves,
-//! as the outage table says: publishers and clients, on all three
-//! transports, reach the role through a balancer (what a Service does in
-//! Kubernetes) before, during and after the fault, and a recorder checks
-//! that every accepted id arrives, in order per recipient.
+//! Faults under load, one part of the service away each: a process killed
+//! or paused while another of its role serves, or presence lost (the
+//! shared servers stopped are in `exclusive`, with the same harness). Publishers and clients, on all three transports, reach a
+//! role of two processes through a balancer (what a Service does in
+//! Kubernetes) before, during and after the fault, and a report of what
+//! the clients received checks that every accepted id arrives, in order
+//! per recipient.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -43,6 +45,7 @@ pub enum Phase {
     Fault,
     Recovery,
 }
+
 /// How long every accepted id has to arrive after the last round.
 const SETTLE: Duration = Duration::from_secs(60);
 
