@@ -64,6 +64,14 @@ e2e: tools env-up docker-build-all
     cargo nextest run -p e2e --no-fail-fast -E 'not test(/^exclusive::/)'
     cargo nextest run -p e2e --no-fail-fast -E 'test(/^exclusive::/)' --test-threads 1
 
+# The fault scenarios one at a time with each outage lasting `secs` (10 minutes by default), printing each report.
+fault-long secs="600": tools env-up
+    #!/usr/bin/env bash
+    set -euo pipefail
+    eval "$({{env}} env)"
+    NOTIF_FAULT_OUTAGE_SECS={{secs}} cargo nextest run -p dataplane --test flow --profile fault-long \
+        --no-fail-fast --test-threads 1 --no-capture -E 'test(/^fault::/) or test(/under_load_loses_nothing/)'
+
 # Measure the service (distributed on the test servers, or standalone) or the operator, and print the figures.
 bench target="distributed" *args:
     #!/usr/bin/env bash

@@ -245,11 +245,7 @@ async fn a_server_away_under_load(name: &str, server: Server) {
         Server::Kafka => Duration::from_secs(13),
         _ => Duration::from_secs(3),
     };
-    let timeline = Timeline {
-        load: away + Duration::from_secs(5),
-        fault_at: Duration::from_secs(1),
-        recovery_at: away + Duration::from_secs(1),
-    };
+    let timeline = Timeline::outage(Duration::from_secs(1), away, Duration::from_secs(4));
     let fault = async |phase| match phase {
         Phase::Fault => control::stop(server).await,
         Phase::Recovery => control::start(server).await,
