@@ -294,11 +294,12 @@ async fn silent_clients_cost_the_others_nothing(service: Service) {
         "acknowledging clients' p99: {p99_before} ms alone, {p99_during} ms beside silent ones"
     );
     // Loosely: a shared machine is noisy, the more so with other suites
-    // running beside this one (a run at 380 ms against 74 ms alone was
-    // seen so); `just bench` measures it exactly. What this guards against
-    // is the others' delivery stopping, for seconds, behind silent clients.
+    // running beside this one (runs at 380 ms against 74 ms alone, and 535
+    // ms against 33 ms, were seen so); `just bench` measures it exactly.
+    // What this guards against is the others' delivery stopping behind
+    // silent clients, for at least the acknowledgement timeout (2 s here).
     assert!(
-        p99_during <= (p99_before * 3).max(p99_before + 500),
+        p99_during <= (p99_before * 3).max(p99_before + 1000),
         "the silent clients slowed the others: p99 {p99_before} ms alone, {p99_during} ms beside them"
     );
 
