@@ -156,13 +156,9 @@ impl Service {
         format!("http://127.0.0.1:{}", self.role("receiver").http)
     }
 
-    /// A second distributor beside the first, started, on ports of its own
-    /// (its forward port too).
+    /// A second distributor beside the first, started, on ports of its own.
     pub async fn second_distributor(&self) -> Process {
-        let forward = format!("127.0.0.1:{}", testenv::notifd::free_port());
-        let mut second = self
-            .role("distributor")
-            .twin_with(vec![("NOTIF_FORWARD_ADDR", forward)]);
+        let mut second = self.role("distributor").twin();
         second.start().await;
         second
     }

@@ -161,7 +161,7 @@ async fn one_tabs_acknowledgement_settles_the_other_distributors_wait() {
 #[tokio::test]
 async fn the_forward_port_refuses_callers_without_the_secret() {
     let (service, second) = with_second_distributor().await;
-    let forward = second.env("NOTIF_FORWARD_ADDR").expect("its forward port");
+    let forward = format!("127.0.0.1:{}", second.forward);
     let relayed = serde_json::json!({"recipient": "hana", "ids": ["x"]});
     for authorization in [None, Some("Bearer not-the-secret")] {
         let mut relay = service

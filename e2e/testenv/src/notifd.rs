@@ -44,6 +44,8 @@ pub struct Process {
     child: Option<Child>,
     pub http: u16,
     pub admin: u16,
+    /// The port where directors forward to it (a distributor's only).
+    pub forward: u16,
     /// Where its standard output goes.
     stdout: PathBuf,
 }
@@ -57,6 +59,7 @@ impl Process {
             child: None,
             http: free_port(),
             admin: free_port(),
+            forward: free_port(),
             stdout: std::env::temp_dir().join(crate::unique_name("notifd-stdout")),
         }
     }
@@ -64,20 +67,7 @@ impl Process {
     /// Another process like this one (same role and settings), on ports of
     /// its own, not started.
     pub fn twin(&self) -> Process {
-        self.twin_with(Vec::new())
-    }
-
-    /// Like [`Process::twin`], with `overrides` in place of its own values
-    /// of those variables (a port it must not share, say).
-    pub fn twin_with(&self, overrides: Env) -> Process {
-        let mut env: Env = self
-            .env
-            .iter()
-            .filter(|(key, _)| overrides.iter().all(|(k, _)| k != key))
-            .cloned()
-            .collect();
-        env.extend(overrides);
-        Process::new(&self.binary, self.name, env)
+        Process::new(&self.binary, self.name, self.env.clone())
     }
 
     /// The value of one of its environment variables.
@@ -114,6 +104,7 @@ impl Process {
             );
             self.http = free_port();
             self.admin = free_port();
+            self.forward = free_port();
         }
     }
 
@@ -125,6 +116,7 @@ impl Process {
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("NOTIF_HTTP_ADDR", format!("127.0.0.1:{}", self.http))
             .env("NOTIF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin))
+            .env("NOTIF_FORWARD_ADDR", format!("127.0.0.1:{}", self.forward))
             .env("NOTIF_LOG", "warn")
             .stdout(std::fs::File::create(&self.stdout).expect("a file for its output"))
             .stderr(Stdio::inherit());
@@ -215,7 +207,6 @@ impl Deployment {
                 "NOTIF_REDIS_KEY_PREFIX",
                 format!("{}:", crate::unique_name("notifd")),
             ),
-            ("NOTIF_FORWARD_ADDR", format!("127.0.0.1:{}", free_port())),
             ("NOTIF_FORWARD_SECRET", crate::unique_name("forward-secret")),
         ]
         .into_iter()
