@@ -35,6 +35,7 @@ pub mod distributor;
 pub mod forward;
 pub mod forward_secret;
 pub mod inbox;
+pub mod json_body;
 pub mod listen;
 pub mod log;
 pub mod metrics;

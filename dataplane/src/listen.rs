@@ -48,7 +48,8 @@ pub struct ListenArgs {
     #[arg(long, env = "NOTIF_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<IpNet>,
     /// Seconds a connection may take to send a request's headers, and may
-    /// stay idle between requests, before it is closed.
+    /// stay idle between requests, before it is closed (over HTTP/2: to
+    /// answer a ping, sent as often).
     #[arg(long, env = "NOTIF_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
     pub header_read_timeout_secs: u64,
 }
@@ -89,11 +90,9 @@ struct PerAddress {
     held: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One connection counted for its address, until dropped.
-struct AddressPermit {
-    counts: Arc<PerAddress>,
-    address: IpAddr,
-}
+/// One connection admitted, counted for its address until dropped (or not
+/// counted: no limit, or a trusted proxy).
+struct AddressPermit(Option<(Arc<PerAddress>, IpAddr)>);
 
 impl PerAddress {
     fn new(args: &ListenArgs) -> Arc<PerAddress> {
@@ -104,13 +103,12 @@ impl PerAddress {
         })
     }
 
-    /// Counts a connection from `peer`; None when its address holds the
-    /// limit. Some(None) when it is not counted: no limit, or a trusted
-    /// proxy.
-    fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Option<AddressPermit>> {
+    /// Admits a connection from `peer`; None when its address holds the
+    /// limit.
+    fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<AddressPermit> {
         let peer = peer.to_canonical();
         if self.limit == 0 || self.trusted.iter().any(|net| net.contains(&peer)) {
-            return Some(None);
+            return Some(AddressPermit(None));
         }
         // One host of IPv6 commonly has a whole /64.
         let address = match peer {
@@ -123,20 +121,20 @@ impl PerAddress {
             return None;
         }
         *count += 1;
-        Some(Some(AddressPermit {
-            counts: self.clone(),
-            address,
-        }))
+        Some(AddressPermit(Some((self.clone(), address))))
     }
 }
 
 impl Drop for AddressPermit {
     fn drop(&mut self) {
-        let mut held = self.counts.held.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = held.get_mut(&self.address) {
+        let Some((counts, address)) = &self.0 else {
+            return;
+        };
+        let mut held = counts.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(address) {
             *count -= 1;
             if *count == 0 {
-                held.remove(&self.address);
+                held.remove(address);
             }
         }
     }
@@ -160,6 +158,13 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
+    // HTTP/2 has no header timeout: a peer that does not answer pings within
+    // the same time is closed instead.
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(header_timeout))
+        .keep_alive_timeout(header_timeout);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -205,11 +210,11 @@ pub async fn serve(
             });
         let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            // hyper's timeout starts once a first byte came (it reads one to
-            // tell HTTP/1 from HTTP/2): a connection that sends nothing
-            // gets the same time.
-            let first = tokio::time::timeout(header_timeout, stream.peek(&mut [0u8; 1])).await;
-            if !matches!(first, Ok(Ok(1))) {
+            // hyper's timeouts start only once it has told HTTP/1 from
+            // HTTP/2, which it does without a timer: a connection that sends
+            // nothing, or a part of HTTP/2's preface, gets the same time.
+            let told = tokio::time::timeout(header_timeout, version_told(&stream)).await;
+            if !matches!(told, Ok(true)) {
                 return;
             }
             let connection = builder.serve_connection_with_upgrades(
@@ -225,6 +230,29 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// HTTP/2's connection preface, with which a client that speaks it first
+/// (with prior knowledge) opens a connection.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits until `stream`'s first bytes tell HTTP/1 from HTTP/2, without
+/// reading them: true once they do, false if the connection closes first.
+async fn version_told(stream: &tokio::net::TcpStream) -> bool {
+    let mut first = [0u8; HTTP2_PREFACE.len()];
+    loop {
+        let Ok(peeked) = stream.peek(&mut first).await else {
+            return false;
+        };
+        if peeked == 0 {
+            return false;
+        }
+        if peeked == first.len() || first[..peeked] != HTTP2_PREFACE[..peeked] {
+            return true;
+        }
+        // A part of the preface: peeking again at once would find the same.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Answers a connection over a limit with `503`, saying `why`, and closes
@@ -321,6 +349,41 @@ mod tests {
             answer.starts_with("HTTP/1.1 200") && answer.ends_with("127.0.0.1"),
             "{answer}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_after_a_request_is_closed_after_the_timeout() {
+        let (address, _stop) = start(args(10, 1)).await;
+        let mut socket = TcpStream::connect(address).await.expect("a connection");
+        socket
+            .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("a request, keeping the connection");
+        let mut answer = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+        assert!(closed.is_ok(), "closed within the timeout");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 200"),
+            "answered first: {answer}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_part_of_the_http2_preface_or_the_preface_alone_is_closed_after_the_timeout() {
+        let (address, _stop) = start(args(10, 1)).await;
+        let mut part = TcpStream::connect(address).await.expect("a connection");
+        part.write_all(&HTTP2_PREFACE[..5]).await.expect("a part");
+        let mut preface = TcpStream::connect(address).await.expect("a connection");
+        preface.write_all(HTTP2_PREFACE).await.expect("the preface");
+        // Within the header timeout, or the ping's interval and timeout.
+        for (socket, which) in [(&mut part, "part"), (&mut preface, "preface")] {
+            let mut rest = Vec::new();
+            let closed =
+                tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut rest)).await;
+            assert!(closed.is_ok(), "the connection with the {which} is closed");
+        }
     }
 
     #[tokio::test]

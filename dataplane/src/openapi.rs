@@ -137,4 +137,90 @@ mod tests {
             "docs/openapi.json is stale: run `just openapi`"
         );
     }
+
+    /// The limits the service enforces (with their default settings), as a
+    /// client generated from the document would see them.
+    #[test]
+    fn the_document_carries_every_limit() {
+        let document = serde_json::to_value(document()).expect("the document is JSON");
+        let schemas = "/components/schemas";
+        let id_pattern = serde_json::json!("^[A-Za-z0-9._:@-]+$");
+        let max_position = serde_json::json!(i64::MAX);
+        let mut limits = vec![
+            (
+                format!("{schemas}/NewNotification/properties/recipient/minLength"),
+                1.into(),
+            ),
+            (
+                format!("{schemas}/NewNotification/properties/recipient/maxLength"),
+                256.into(),
+            ),
+            (
+                format!("{schemas}/NewNotification/properties/recipient/pattern"),
+                id_pattern.clone(),
+            ),
+            (
+                format!("{schemas}/NewNotification/properties/id/maxLength"),
+                128.into(),
+            ),
+            (
+                format!("{schemas}/NewNotification/properties/id/pattern"),
+                id_pattern.clone(),
+            ),
+            (
+                format!("{schemas}/NewNotification/properties/ttl/minimum"),
+                1.into(),
+            ),
+            (
+                format!("{schemas}/NewNotification/properties/ttl/maximum"),
+                2_592_000.into(),
+            ),
+            (
+                format!("{schemas}/NewNotification/properties/kind/maxLength"),
+                64.into(),
+            ),
+            (
+                format!("{schemas}/NotificationBatch/properties/notifications/minItems"),
+                1.into(),
+            ),
+            (
+                format!("{schemas}/NotificationBatch/properties/notifications/maxItems"),
+                1000.into(),
+            ),
+            (
+                format!("{schemas}/AckRequest/properties/ids/maxItems"),
+                1000.into(),
+            ),
+            (
+                format!("{schemas}/ClientFrame/oneOf/0/properties/ids/maxItems"),
+                1000.into(),
+            ),
+            (format!("{schemas}/NotificationId/minLength"), 1.into()),
+            (format!("{schemas}/NotificationId/maxLength"), 128.into()),
+            (format!("{schemas}/NotificationId/pattern"), id_pattern),
+            (
+                format!("{schemas}/Envelope/properties/position/maximum"),
+                max_position.clone(),
+            ),
+        ];
+        for (path, operation) in [
+            ("/v1/connect/ws", "get"),
+            ("/v1/connect/sse", "get"),
+            ("/v1/connect/poll", "get"),
+        ] {
+            let parameters = &document["paths"][path][operation]["parameters"];
+            let after = parameters
+                .as_array()
+                .and_then(|all| all.iter().position(|p| p["name"] == "after"))
+                .unwrap_or_else(|| panic!("{path} has `after`"));
+            let escaped = path.replace('/', "~1");
+            limits.push((
+                format!("/paths/{escaped}/{operation}/parameters/{after}/schema/maximum"),
+                max_position.clone(),
+            ));
+        }
+        for (pointer, limit) in limits {
+            assert_eq!(document.pointer(&pointer), Some(&limit), "{pointer}");
+        }
+    }
 }

@@ -143,3 +143,72 @@ impl PublisherAuthArgs {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        jwt: JwtArgs,
+    }
+
+    fn verifier(flags: &[&str]) -> JwtVerifier {
+        let args = ["notifd", "--jwt-secret", "s3cret"].iter().chain(flags);
+        Flags::try_parse_from(args)
+            .expect("the flags parse")
+            .jwt
+            .verifier()
+            .expect("a key")
+            .expect("a verifier")
+    }
+
+    /// A token for `u` with `claims` beside its `sub`.
+    fn token(claims: serde_json::Value) -> String {
+        let mut all = json!({"sub": "u"});
+        all.as_object_mut()
+            .expect("an object")
+            .extend(claims.as_object().expect("an object").clone());
+        jsonwebtoken::encode(
+            &Header::default(),
+            &all,
+            &EncodingKey::from_secret(b"s3cret"),
+        )
+        .expect("signed")
+    }
+
+    #[test]
+    fn the_leeway_audience_and_issuer_flags_reach_the_verifier() {
+        let now = crate::notification::now_ms() / 1000;
+        let lately_expired = token(json!({"exp": now - 10}));
+        assert!(verifier(&[]).verify(&lately_expired).is_ok(), "30 s leeway");
+        assert!(
+            verifier(&["--jwt-leeway-secs", "0"])
+                .verify(&lately_expired)
+                .is_err(),
+            "no leeway"
+        );
+
+        let checked = verifier(&["--jwt-audience", "notif", "--jwt-issuer", "idp"]);
+        let exp = now + 600;
+        for (claims, accepted) in [
+            (json!({"exp": exp, "aud": "notif", "iss": "idp"}), true),
+            (
+                json!({"exp": exp, "aud": ["other", "notif"], "iss": "idp"}),
+                true,
+            ),
+            (json!({"exp": exp, "iss": "idp"}), false),
+            (json!({"exp": exp, "aud": "other", "iss": "idp"}), false),
+            (json!({"exp": exp, "aud": "notif"}), false),
+            (json!({"exp": exp, "aud": "notif", "iss": "another"}), false),
+        ] {
+            let verified = checked.verify(&token(claims.clone()));
+            assert_eq!(verified.is_ok(), accepted, "{claims}");
+        }
+    }
+}

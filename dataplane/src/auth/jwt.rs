@@ -121,9 +121,21 @@ impl JwtVerifier {
     }
 }
 
+/// A client's claims with the audience and issuer that a service may
+/// require ([`Checks`]), as `notifd token` writes them.
+#[derive(Debug, Serialize)]
+pub struct IssuedClaims<'a> {
+    #[serde(flatten)]
+    pub claims: &'a Claims,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<&'a str>,
+}
+
 /// Signs `claims` with an HS256 `secret` (for `notifd token` and tests).
 pub fn sign_with_secret(
-    claims: &Claims,
+    claims: &impl Serialize,
     secret: &[u8],
 ) -> Result<String, jsonwebtoken::errors::Error> {
     jsonwebtoken::encode(

@@ -203,15 +203,14 @@ impl Consume {
         let lane = state.lanes.entry(recipient.clone()).or_insert_with(|| {
             let (items, receiver) = mpsc::unbounded_channel();
             state.tasks.spawn(
-                Lane {
-                    recipient: recipient.clone(),
-                    router: self.router.clone(),
-                    items: receiver,
-                    done: state.done.clone(),
-                    pressure: state.pressure.subscribe(),
-                    stored_through: state.stores.get(recipient).map(|(position, _)| *position),
-                    left_behind: Arc::default(),
-                }
+                Lane::new(
+                    recipient.clone(),
+                    self.router.clone(),
+                    receiver,
+                    state.done.clone(),
+                    state.pressure.subscribe(),
+                    state.stores.get(recipient).map(|(position, _)| *position),
+                )
                 .run(),
             );
             LaneHandle {

@@ -85,26 +85,48 @@ enum State {
 type Outcomes = FuturesUnordered<BoxFuture<'static, (u64, forward::Outcome)>>;
 
 pub struct Lane {
-    pub recipient: String,
-    pub router: Arc<Router>,
+    recipient: String,
+    router: Arc<Router>,
     /// Ends when the director has nothing more for this lane.
-    pub items: mpsc::UnboundedReceiver<Item>,
-    pub done: mpsc::UnboundedSender<Done>,
+    items: mpsc::UnboundedReceiver<Item>,
+    done: mpsc::UnboundedSender<Done>,
     /// Whether the director holds too many notifications.
-    pub pressure: watch::Receiver<bool>,
+    pressure: watch::Receiver<bool>,
     /// The last position stored for the recipient lately, by this lane or
     /// an earlier one: every notification sent says it, so that a
     /// connection not told of the store reads its inbox first.
-    pub stored_through: Option<u64>,
+    stored_through: Option<u64>,
     /// Set when a distributor says a connection of the recipient could not
     /// take a notification, as it had not had the one before: the lane then
     /// lets its window empty once, so that the next one follows nothing and
     /// every connection takes it (a tab opened while the window never
     /// empties would otherwise get nothing live).
-    pub left_behind: Arc<AtomicBool>,
+    left_behind: Arc<AtomicBool>,
 }
 
 impl Lane {
+    /// The lane of `recipient`, given its notifications by `items` and
+    /// saying on `done` what became of each; `stored_through` as in the
+    /// field.
+    pub fn new(
+        recipient: String,
+        router: Arc<Router>,
+        items: mpsc::UnboundedReceiver<Item>,
+        done: mpsc::UnboundedSender<Done>,
+        pressure: watch::Receiver<bool>,
+        stored_through: Option<u64>,
+    ) -> Lane {
+        Lane {
+            recipient,
+            router,
+            items,
+            done,
+            pressure,
+            stored_through,
+            left_behind: Arc::default(),
+        }
+    }
+
     pub async fn run(mut self) {
         let mut queue: VecDeque<Item> = VecDeque::new();
         let mut flight: VecDeque<Flight> = VecDeque::new();

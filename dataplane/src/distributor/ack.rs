@@ -3,23 +3,29 @@
 //! clients, and any client that prefers HTTP.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Query, Request, State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{Distributor, token};
 use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
+use crate::json_body::{self, BodyLimits};
 use crate::notification::is_valid_id;
 
 /// The most ids in one acknowledgement.
 const MAX_IDS: usize = 1000;
 
+/// An acknowledgement's body: room for the most ids at their longest.
+pub const BODY: BodyLimits = BodyLimits {
+    max_bytes: 256 * 1024,
+    timeout: Duration::from_secs(10),
+};
+
 /// A notification's id, as the OpenAPI document describes it.
-struct NotificationId;
+pub(super) struct NotificationId;
 
 impl utoipa::PartialSchema for NotificationId {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
@@ -91,9 +97,11 @@ pub struct TokenQuery {
     request_body = AckRequest,
     responses(
         (status = 200, description = "Every id is acknowledged.", body = AckResponse),
-        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter), answered before the token is checked; or the body is not `{\"ids\":[...]}` JSON sent as `application/json` (`invalid_body`).", body = ErrorBody),
+        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter), answered before the token is checked; or the body is not `{\"ids\":[...]}` or `{\"through\":position}` JSON (`invalid_body`), or could not be read (`unreadable_body`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
-        (status = 413, description = "More than 1000 ids (`too_many_ids`).", body = ErrorBody),
+        (status = 408, description = "The body did not arrive within 10 s (`body_timeout`).", body = ErrorBody),
+        (status = 413, description = "More than 1000 ids (`too_many_ids`), or a body over 256 KiB (`body_too_large`, refused from its `Content-Length` before it is read).", body = ErrorBody),
+        (status = 415, description = "The body is not sent as `application/json` (`unsupported_media_type`).", body = ErrorBody),
         (status = 422, description = "Neither `ids` nor `through` (`empty_ack`); an id is not 1 to 128 characters of `A-Z a-z 0-9 . _ : @ -` (`invalid_id`, `field` `ids[i]`); `through` is beyond every position sent to the recipient (`beyond_sent`, `field` `through`: only what was sent and waits live is acknowledged, nothing stored); or an id was never sent to the recipient, as far as the service remembers (`unknown_id`, `field` the first such `ids[i]`: the rest is acknowledged all the same).", body = ErrorBody),
         (status = 503, response = Unavailable),
     ),
@@ -101,20 +109,17 @@ pub struct TokenQuery {
 )]
 pub async fn acknowledge(
     State(distributor): State<Arc<Distributor>>,
-    headers: HeaderMap,
-    query: Result<Query<TokenQuery>, QueryRejection>,
-    body: Result<Json<AckRequest>, JsonRejection>,
+    request: Request,
 ) -> Result<Json<AckResponse>, ApiError> {
-    // The query first, as the token may be in it.
-    let Query(query) = query?;
-    let recipient = token::recipient(&headers, query.token.as_deref(), &distributor.jwt)?;
-    let Json(AckRequest { ids, through }) = body.map_err(|e| {
+    // The query first, as the token may be in it; the body only once the
+    // token is good.
+    let Query(query) = Query::<TokenQuery>::try_from_uri(request.uri())?;
+    let recipient = token::recipient(request.headers(), query.token.as_deref(), &distributor.jwt)?;
+    let body = json_body::read(request, BODY).await?;
+    let AckRequest { ids, through } = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid_body",
-            format!(
-                "send {{\"ids\":[...]}} or {{\"through\":position}} as JSON: {}",
-                e.body_text()
-            ),
+            format!("send {{\"ids\":[...]}} or {{\"through\":position}} as JSON: {e}"),
         )
     })?;
     check(&ids, through)?;

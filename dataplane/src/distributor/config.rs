@@ -26,7 +26,9 @@ pub struct DistributorArgs {
     #[command(flatten)]
     pub listen: crate::listen::ListenArgs,
     /// Address of the internal port where directors forward notifications.
-    #[arg(long, env = "NOTIF_FORWARD_ADDR", default_value = "0.0.0.0:8082")]
+    /// Beyond loopback (as directors on other hosts need), only with
+    /// --forward-secret.
+    #[arg(long, env = "NOTIF_FORWARD_ADDR", default_value = "127.0.0.1:8082")]
     pub forward_addr: SocketAddr,
     /// The address directors reach the forward port at (the pod's IP and the
     /// port, in Kubernetes); defaults to --forward-addr.
@@ -110,6 +112,17 @@ impl DistributorArgs {
         let jwt = self.jwt.verifier()?.ok_or_else(|| {
             ConfigError::new("--jwt-secret", "clients cannot authenticate: give --jwt-secret, --jwt-secret-file or --jwt-public-key-file")
         })?;
+        let forward_secret = self.forward_secret.secret()?;
+        if forward_secret.is_none() && !self.forward_addr.ip().is_loopback() {
+            return Err(ConfigError::new(
+                "--forward-secret",
+                format!(
+                    "is required when the forward port listens beyond this machine (--forward-addr {}): without it, anything that reaches the port could deliver or acknowledge notifications",
+                    self.forward_addr
+                ),
+            )
+            .into());
+        }
         let inbox: Arc<dyn Inbox> = Arc::new(self.postgres.inbox()?);
         let presence: Arc<dyn Presence> = Arc::new(self.redis.presence().await?);
         let mut registry = Registry::default();
@@ -125,7 +138,7 @@ impl DistributorArgs {
                 jwt,
                 metrics: DistributorMetrics::default().register(&mut registry),
                 stop: stop.clone(),
-                forward_secret: self.forward_secret.secret()?,
+                forward_secret,
             })?,
         );
         let public = crate::serve::bind("--http-addr", self.http_addr).await?;

@@ -1,6 +1,6 @@
 //! The notification as a client receives it, on every transport.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, de::Error};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
@@ -16,6 +16,7 @@ pub struct Envelope {
     pub id: String,
     /// Its per-recipient position: larger for later notifications, so a
     /// client resumes after the last position it saw.
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub position: u64,
     /// The publisher's label; absent when it gave none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -26,6 +27,31 @@ pub struct Envelope {
     pub payload: Box<RawValue>,
     /// When it was published, in milliseconds since the Unix epoch.
     pub published_at_ms: u64,
+}
+
+/// The largest position there can be: the inbox keeps positions as signed
+/// 64-bit integers.
+pub const MAX_POSITION: u64 = i64::MAX as u64;
+
+/// A client's resume point that some notification could have: at most
+/// [`MAX_POSITION`] (a cursor beyond every position would see nothing
+/// more).
+pub fn check_position(position: u64) -> Result<u64, String> {
+    if position > MAX_POSITION {
+        return Err(format!(
+            "{position} is beyond every position there can be (at most {MAX_POSITION})"
+        ));
+    }
+    Ok(position)
+}
+
+/// For `#[serde(deserialize_with = "...")]` on a resume point, `after`.
+pub fn optional_position<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    Option::<u64>::deserialize(deserializer)?
+        .map(|position| check_position(position).map_err(D::Error::custom))
+        .transpose()
 }
 
 impl From<&Positioned> for Envelope {

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
@@ -81,6 +82,9 @@ pub fn router(distributor: Arc<Distributor>) -> Router {
         .route("/v1/connect/sse", get(sse::connect))
         .route("/v1/connect/ws", get(ws::connect))
         .route("/v1/connect/poll", get(poll::poll))
-        .route("/v1/ack", post(ack::acknowledge))
+        .route(
+            "/v1/ack",
+            post(ack::acknowledge).layer(DefaultBodyLimit::max(ack::BODY.max_bytes)),
+        )
         .with_state(distributor)
 }

@@ -34,6 +34,8 @@ pub struct PollQuery {
     pub token: Option<String>,
     /// The largest position the client has processed: it and everything
     /// before it are acknowledged, and the answer starts after it.
+    #[serde(default, deserialize_with = "super::envelope::optional_position")]
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub after: Option<u64>,
     /// Seconds to wait for a first notification (default 25, at most 60).
     #[param(maximum = 60)]
@@ -69,7 +71,7 @@ pub struct PollResponse {
     params(PollQuery),
     responses(
         (status = 200, description = "The notifications after `after`, in position order (none when none came within `wait`), and the next cursor.", body = PollResponse),
-        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` or `wait` not a whole number, say), answered before the token is checked.", body = ErrorBody),
+        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` not a whole number from 0 to 9223372036854775807, or `wait` not a whole number, say), answered before the token is checked.", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 422, description = "`wait` is over 60 seconds (`invalid_wait`).", body = ErrorBody),
         (status = 503, response = Unavailable),

@@ -15,6 +15,7 @@ use futures::{Stream, StreamExt, stream};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::envelope::check_position;
 use super::session::Session;
 use super::{Distributor, Envelope, token};
 use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
@@ -27,6 +28,8 @@ pub struct ConnectQuery {
     pub token: Option<String>,
     /// Resume after this position: only notifications with a larger one
     /// are sent. Without it, everything not yet acknowledged.
+    #[serde(default, deserialize_with = "super::envelope::optional_position")]
+    #[param(maximum = 9_223_372_036_854_775_807_u64)]
     pub after: Option<u64>,
 }
 
@@ -63,7 +66,7 @@ pub struct ConnectQuery {
     ),
     responses(
         (status = 200, description = "The event stream, as described above.", content_type = "text/event-stream", body = String),
-        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` not a whole number, say), answered before the token is checked; or a `Last-Event-ID` that is not a whole number (`invalid_header`, `field` `Last-Event-ID`).", body = ErrorBody),
+        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` not a whole number from 0 to 9223372036854775807, say), answered before the token is checked; or a `Last-Event-ID` that is not a whole number (`invalid_header`, `field` `Last-Event-ID`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 503, response = Unavailable),
     ),
@@ -111,18 +114,26 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
     };
-    let refused = || {
+    let refused = |why: &str| {
         ApiError::bad_request(
             "invalid_header",
-            "Last-Event-ID is a position: a whole number",
+            format!("Last-Event-ID is a position: {why}"),
         )
         .at("Last-Event-ID")
     };
-    let value = value.to_str().map_err(|_| refused())?.trim();
+    let value = value
+        .to_str()
+        .map_err(|_| refused("a whole number"))?
+        .trim();
     if value.is_empty() {
         return Ok(None);
     }
-    value.parse::<u64>().map(Some).map_err(|_| refused())
+    let position = value
+        .parse::<u64>()
+        .map_err(|_| refused("a whole number"))?;
+    check_position(position)
+        .map(Some)
+        .map_err(|why| refused(&why))
 }
 
 fn event(envelope: &Envelope) -> Event {

@@ -58,6 +58,7 @@ pub enum ClientFrame {
     /// least. They are not delivered again.
     Ack {
         #[serde(default)]
+        #[schema(max_items = 1000, value_type = Vec<super::ack::NotificationId>)]
         ids: Vec<String>,
         #[serde(default, deserialize_with = "crate::whole_number::optional")]
         #[schema(nullable = false)]
@@ -105,7 +106,7 @@ pub enum ClientFrame {
     params(ConnectQuery),
     responses(
         (status = 101, description = "Switching Protocols: the WebSocket is open; frames as described above."),
-        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` not a whole number, say), answered before the token is checked; or not a WebSocket handshake (`not_a_websocket`).", body = ErrorBody),
+        (status = 400, description = "A query parameter that is not understood (`invalid_query`, `field` the parameter: `after` not a whole number from 0 to 9223372036854775807, say), answered before the token is checked; or not a WebSocket handshake (`not_a_websocket`).", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 426, description = "The connection cannot be upgraded (`not_a_websocket`).", body = ErrorBody),
         (status = 503, response = Unavailable),
@@ -133,11 +134,14 @@ pub async fn connect(
     // Small buffers: a client sends little (acknowledgements), and frames to
     // it are written one by one. tungstenite's defaults (128 KiB to read and
     // to write, 64 MiB messages) would cost every idle connection hundreds
-    // of KiB, and let a client make the server hold a large message.
+    // of KiB, and let a client make the server hold a large message (a
+    // frame is checked against its own limit first: 16 MiB by default).
+    const MAX_MESSAGE: usize = 1024 * 1024;
     let upgrade = upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_message_size(1024 * 1024);
+        .max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_MESSAGE);
     Ok(upgrade.on_upgrade(move |socket| serve(socket, session)))
 }
 

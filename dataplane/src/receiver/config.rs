@@ -12,6 +12,7 @@ use crate::auth::config::{JwtArgs, PublisherAuthArgs};
 use crate::auth::publisher::PublisherAuth;
 use crate::config::ConfigError;
 use crate::dependencies::{self, Dependency};
+use crate::json_body::BodyLimits;
 use crate::log::{KafkaArgs, KafkaLog, Log};
 use crate::metrics::{DependencyMetrics, ReceiverMetrics};
 
@@ -73,8 +74,10 @@ impl LimitArgs {
                 max_payload_bytes: self.max_payload_bytes,
                 max_ttl_secs: self.max_ttl_secs,
             },
-            max_body_bytes: self.max_body_bytes,
-            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
+            body: BodyLimits {
+                max_bytes: self.max_body_bytes,
+                timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
+            },
             metrics,
         })
     }

@@ -10,9 +10,9 @@ pub use config::{LimitArgs, ReceiverArgs};
 pub use publish::{Accepted, router};
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::auth::publisher::PublisherAuth;
+use crate::json_body::BodyLimits;
 use crate::log::Log;
 use crate::metrics::ReceiverMetrics;
 use request::Limits;
@@ -27,9 +27,7 @@ pub struct Receiver {
     pub log: Arc<dyn Log>,
     pub auth: PublisherAuth,
     pub limits: Limits,
-    /// The largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// How long a request's body may take to arrive.
-    pub body_timeout: Duration,
+    /// The largest request body, and how long it may take to arrive.
+    pub body: BodyLimits,
     pub metrics: ReceiverMetrics,
 }

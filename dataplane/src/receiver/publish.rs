@@ -4,15 +4,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{Receiver, request};
 use crate::api_error::{ApiError, ErrorBody, Unauthorized, Unavailable};
+use crate::json_body;
 use crate::metrics::RejectedLabels;
 use crate::notification::now_ms;
 
@@ -24,7 +24,7 @@ pub struct Accepted {
 }
 
 pub fn router(receiver: Arc<Receiver>) -> Router {
-    let body_limit = receiver.max_body_bytes;
+    let body_limit = receiver.body.max_bytes;
     Router::new()
         .route("/v1/notifications", post(publish))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -87,44 +87,10 @@ async fn publish(
 /// caller without credentials, or with a body declared too large, costs
 /// nothing to refuse.
 async fn accept(receiver: &Receiver, request: Request) -> Result<Accepted, ApiError> {
-    let headers = request.headers();
-    receiver.auth.check(headers.get(header::AUTHORIZATION))?;
-    if !is_json(headers) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the notification as JSON, with `Content-Type: application/json`",
-        ));
-    }
-    let too_large = || {
-        ApiError::too_large(
-            "body_too_large",
-            format!("the body is larger than {} bytes", receiver.max_body_bytes),
-        )
-    };
-    if content_length(headers).is_some_and(|length| length > receiver.max_body_bytes as u64) {
-        return Err(too_large());
-    }
-    // Within the router's `DefaultBodyLimit`.
-    let body = tokio::time::timeout(receiver.body_timeout, Bytes::from_request(request, &()))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!(
-                    "the body did not arrive within {} s",
-                    receiver.body_timeout.as_secs()
-                ),
-            )
-        })?
-        .map_err(|rejection| match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => too_large(),
-            _ => ApiError::bad_request(
-                "unreadable_body",
-                format!("cannot read the body: {rejection}"),
-            ),
-        })?;
+    receiver
+        .auth
+        .check(request.headers().get(header::AUTHORIZATION))?;
+    let body = json_body::read(request, receiver.body).await?;
     let batch = request::parse(&body, &receiver.limits, now_ms())?;
     if let Err(e) = receiver.log.append(&batch).await {
         tracing::warn!(error = %e, notifications = batch.len(), "publish not accepted: the log did not take it");
@@ -136,21 +102,4 @@ async fn accept(receiver: &Receiver, request: Request) -> Result<Accepted, ApiEr
     Ok(Accepted {
         ids: batch.into_iter().map(|n| n.id).collect(),
     })
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
-fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }

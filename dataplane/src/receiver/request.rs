@@ -94,7 +94,7 @@ pub struct NotificationBatch {
     /// 1 to `--max-batch` notifications (1000 by default; none: 422
     /// `empty_batch`; more: 413 `batch_too_large`). Their ids are answered
     /// in this order.
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, max_items = 1000)]
     pub notifications: Vec<NewNotification>,
 }
 

@@ -124,3 +124,38 @@ fn private_database_files(file: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(path)
+            .expect("it is there")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[tokio::test]
+    async fn a_data_dir_an_earlier_version_left_open_is_made_private() {
+        let path = std::env::temp_dir().join(crate::notification::new_id());
+        fs::create_dir(&path).expect("a directory");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("0755");
+        let database = path.join("notifd.sqlite");
+        for file in [database.clone(), path.join("notifd.sqlite-wal")] {
+            fs::write(&file, b"").expect("a file");
+            fs::set_permissions(&file, fs::Permissions::from_mode(0o644)).expect("0644");
+        }
+
+        let data_dir = DataDir::lock(&path).expect("locked");
+        data_dir.database().await.expect("the database opens");
+        assert_eq!(mode(&path), 0o700, "the directory");
+        for name in ["notifd.sqlite", "notifd.sqlite-wal", "notifd.lock"] {
+            assert_eq!(mode(&path.join(name)), 0o600, "{name}");
+        }
+        drop(data_dir);
+        fs::remove_dir_all(&path).expect("removed");
+    }
+}

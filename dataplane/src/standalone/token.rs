@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::auth::jwt::{Claims, sign_with_secret};
+use crate::auth::jwt::{Claims, IssuedClaims, sign_with_secret};
 use crate::config::{ConfigError, read_file};
 use crate::notification::{is_valid_recipient, now_ms};
 
@@ -18,6 +18,12 @@ pub struct TokenArgs {
     /// Space-separated scopes to put in the token (`publish` lets it publish).
     #[arg(long, default_value = "")]
     pub scope: String,
+    /// The token's `aud`: the audience the service requires (--jwt-audience).
+    #[arg(long, env = "NOTIF_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+    /// The token's `iss`: the issuer the service requires (--jwt-issuer).
+    #[arg(long, env = "NOTIF_JWT_ISSUER")]
+    pub issuer: Option<String>,
     /// Shared secret to sign with (HS256); by default, the data directory's generated one.
     #[arg(long, env = "NOTIF_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
@@ -51,7 +57,49 @@ impl TokenArgs {
             exp: now_ms() / 1000 + self.ttl_secs,
             scope: self.scope.clone(),
         };
-        sign_with_secret(&claims, secret.as_bytes())
+        let issued = IssuedClaims {
+            claims: &claims,
+            aud: self.audience.as_deref(),
+            iss: self.issuer.as_deref(),
+        };
+        sign_with_secret(&issued, secret.as_bytes())
             .map_err(|e| ConfigError::new("--jwt-secret", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::auth::jwt::{Checks, JwtVerifier};
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        token: TokenArgs,
+    }
+
+    fn token(flags: &[&str]) -> String {
+        let args = ["notifd", "--recipient", "u", "--jwt-secret", "s3cret"];
+        Flags::try_parse_from(args.iter().chain(flags))
+            .expect("the flags parse")
+            .token
+            .token()
+            .expect("a token")
+    }
+
+    #[test]
+    fn a_token_names_the_audience_and_issuer_a_service_requires() {
+        let checked = JwtVerifier::with_secret(b"s3cret")
+            .expect("a verifier")
+            .checking(&Checks {
+                audience: Some("notif".into()),
+                issuer: Some("idp".into()),
+                ..Checks::default()
+            });
+        let named = token(&["--audience", "notif", "--issuer", "idp"]);
+        assert_eq!(checked.verify(&named).expect("accepted").sub, "u");
+        assert!(checked.verify(&token(&[])).is_err(), "no aud, no iss");
     }
 }

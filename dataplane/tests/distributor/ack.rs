@@ -116,6 +116,12 @@ async fn bad_acks_get_their_status_and_error() {
             "invalid_id",
             Some("ids[1]"),
         ),
+        (
+            &json!({"ids": (0..1001).map(|i| format!("n{i}")).collect::<Vec<_>>()}).to_string(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_ids",
+            Some("ids"),
+        ),
     ];
     for (body, status, code, field) in cases {
         let response = post(body.to_string()).await.expect("answer");
@@ -132,5 +138,19 @@ async fn bad_acks_get_their_status_and_error() {
         .await
         .expect("answer");
     assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
+async fn the_token_and_a_declared_size_are_checked_before_the_body_is_read() {
+    let d = TestDistributor::start().await;
+    let address = d.url.trim_start_matches("http://");
+    let bearer = format!("Bearer {}", token("u"));
+    let huge = 16 * 1024 * 1024;
+    let status = testenv::status_of_partial_post(address, "/v1/ack", None, huge, b"").await;
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    let status =
+        testenv::status_of_partial_post(address, "/v1/ack", Some(&bearer), huge, b"").await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
     d.db.drop_database().await;
 }

@@ -2,6 +2,7 @@
 //! a client sees on each transport, and what its acknowledgements do.
 
 mod ack;
+mod binary;
 mod poll;
 mod query;
 mod sse;

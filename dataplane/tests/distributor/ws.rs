@@ -147,6 +147,43 @@ async fn a_binary_frame_is_answered_and_an_oversize_one_closes_with_1009() {
 }
 
 #[tokio::test]
+async fn an_ack_frame_has_the_limits_of_post_ack_and_nothing_of_a_refused_one_is_taken() {
+    let d = TestDistributor::start().await;
+    d.fill_inbox("u", &["n1", "n2"]).await;
+    let mut socket = connect(&d, "u").await;
+    assert_eq!(notification_ids(&mut socket, 2).await, ["n1", "n2"]);
+    let too_many: Vec<String> = std::iter::once("n1".to_string())
+        .chain((0..1000).map(|i| format!("x{i}")))
+        .collect();
+    for (ids, code) in [
+        (too_many, "too_many_ids"),
+        (vec!["n1".to_string(), "a b".to_string()], "invalid_id"),
+        (vec!["n1".to_string(), String::new()], "invalid_id"),
+    ] {
+        socket
+            .send(Message::text(
+                json!({"type": "ack", "ids": ids}).to_string(),
+            ))
+            .await
+            .expect("send the ack");
+        let error = next_frame(&mut socket).await;
+        assert_eq!(
+            (error["type"].as_str(), error["code"].as_str()),
+            (Some("error"), Some(code)),
+            "{error}"
+        );
+    }
+    socket.close(None).await.expect("close");
+    let mut again = connect(&d, "u").await;
+    assert_eq!(
+        notification_ids(&mut again, 2).await,
+        ["n1", "n2"],
+        "n1, in every refused ack, is still unacknowledged"
+    );
+    d.db.drop_database().await;
+}
+
+#[tokio::test]
 async fn a_stopping_distributor_closes_its_connections_as_going_away() {
     let d = TestDistributor::start().await;
     let mut socket = connect_present(&d, "u").await;

@@ -149,3 +149,49 @@ async fn an_sse_clients_live_notification_acknowledged_over_http_is_delivered(se
     drop(events);
     service.finish().await;
 }
+
+on_both!(a_poll_cursor_beyond_what_was_sent_acknowledges_nothing);
+
+/// A client cannot acknowledge what was not yet sent to its recipient: a
+/// cursor beyond every position there can be is refused, and one beyond
+/// what was sent covers nothing published later.
+async fn a_poll_cursor_beyond_what_was_sent_acknowledges_nothing(service: Service) {
+    let poll = async |query: &str| {
+        let url = format!(
+            "{}/v1/connect/poll?token={}&{query}",
+            service.connect_url(),
+            crate::token("quinn")
+        );
+        let answer = service
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("the poll answers");
+        let status = answer.status();
+        (
+            status,
+            answer.json::<serde_json::Value>().await.expect("JSON"),
+        )
+    };
+    let (status, refused) = poll("after=9223372036854775808&wait=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_query", "{refused}");
+    assert_eq!(refused["error"]["field"], "after", "{refused}");
+    let far = 1u64 << 62;
+    let (status, answer) = poll(&format!("after={far}&wait=0")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let mut client = WsClient::connect(&service, "quinn").await;
+    service.wait_for_connections(1).await;
+    publish(&service, "quinn", &["q1"]).await;
+    assert_eq!(client.ids(1).await, ["q1"], "live, to the connected client");
+    drop(client);
+
+    // Unacknowledged, q1 waits in the inbox, however far the cursor was.
+    service.wait_for_inbox("quinn", 1).await;
+    let (status, answer) = poll("wait=0").await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["notifications"][0]["id"], "q1", "{answer}");
+    service.finish().await;
+}

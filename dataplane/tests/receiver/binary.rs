@@ -18,13 +18,8 @@ fn free_port() -> u16 {
 
 /// Runs `notifd receiver` with `args` and an environment of no NOTIF_ settings.
 fn receiver(args: &[&str]) -> Command {
-    let mut command = Command::new(NOTIFD);
-    command.arg("receiver").args(args);
-    for (key, _) in
-        std::env::vars().filter(|(k, _)| k.starts_with("NOTIF_") && !k.starts_with("NOTIF_TEST_"))
-    {
-        command.env_remove(key);
-    }
+    let mut command = testenv::notifd::bare_command(NOTIFD.as_ref(), "receiver");
+    command.args(args);
     command
 }
 

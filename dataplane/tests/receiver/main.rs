@@ -11,6 +11,7 @@ use std::time::Duration;
 use dataplane::auth::api_keys::ApiKeys;
 use dataplane::auth::jwt::JwtVerifier;
 use dataplane::auth::publisher::PublisherAuth;
+use dataplane::json_body::BodyLimits;
 use dataplane::log::{KafkaConfig, KafkaLog, Log};
 use dataplane::metrics::ReceiverMetrics;
 use dataplane::receiver::request::Limits;
@@ -61,8 +62,10 @@ impl TestReceiver {
                 max_payload_bytes: 1024,
                 max_ttl_secs: 3600,
             },
-            max_body_bytes: 64 * 1024,
-            body_timeout: Duration::from_secs(1),
+            body: BodyLimits {
+                max_bytes: 64 * 1024,
+                timeout: Duration::from_secs(1),
+            },
             metrics: ReceiverMetrics::default(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -186,39 +186,23 @@ async fn publishers_need_an_api_key_or_a_token_with_the_publish_scope() {
     );
 }
 
-/// Sends the headers of a publish declaring a body of `length` bytes and
-/// `sent` of them, and returns the status line of the answer, which must
-/// come within 5 s without the rest of the body.
+/// The status line of a publish that declares `length` bytes of body and
+/// sends `sent` of them.
 async fn status_of_partial(
     receiver: &TestReceiver,
-    bearer: Option<&str>,
+    api_key: Option<&str>,
     length: usize,
     sent: &[u8],
 ) -> String {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let address = receiver.url.trim_start_matches("http://");
-    let mut socket = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("the receiver's port");
-    let authorization = bearer
-        .map(|token| format!("Authorization: Bearer {token}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "POST /v1/notifications HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n{authorization}Content-Length: {length}\r\n\r\n",
-    );
-    socket
-        .write_all(&[head.as_bytes(), sent].concat())
-        .await
-        .expect("the headers are sent");
-    let mut status = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        BufReader::new(socket).read_line(&mut status),
+    let authorization = api_key.map(|key| format!("Bearer {key}"));
+    testenv::status_of_partial_post(
+        receiver.url.trim_start_matches("http://"),
+        "/v1/notifications",
+        authorization.as_deref(),
+        length,
+        sent,
     )
     .await
-    .expect("an answer before the rest of the body is sent")
-    .expect("a status line");
-    status
 }
 
 #[tokio::test]

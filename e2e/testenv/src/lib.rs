@@ -62,3 +62,40 @@ pub fn metric_sum(exposition: &str, name: &str) -> f64 {
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// Sends a `POST` of `path` to `address` (`host:port`) that declares a
+/// JSON body of `length` bytes but sends only `sent` of it, with
+/// `authorization` as the header's value when given; returns the status
+/// line, which must come within 5 s (before the rest of the body, that
+/// never comes).
+pub async fn status_of_partial_post(
+    address: &str,
+    path: &str,
+    authorization: Option<&str>,
+    length: usize,
+    sent: &[u8],
+) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let mut socket = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("the server's port");
+    let authorization = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n{authorization}Content-Length: {length}\r\n\r\n",
+    );
+    socket
+        .write_all(&[head.as_bytes(), sent].concat())
+        .await
+        .expect("the headers are sent");
+    let mut status = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        BufReader::new(socket).read_line(&mut status),
+    )
+    .await
+    .expect("an answer before the rest of the body is sent")
+    .expect("a status line");
+    status
+}

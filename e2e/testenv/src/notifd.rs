@@ -19,6 +19,19 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `notifd <role>` with none of this process's `NOTIF_` settings (the test
+/// servers' `NOTIF_TEST_` ones aside): only what the test gives it.
+pub fn bare_command(binary: &Path, role: &str) -> Command {
+    let mut command = Command::new(binary);
+    command.arg(role);
+    for (key, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("NOTIF_") && !k.starts_with("NOTIF_TEST_"))
+    {
+        command.env_remove(key);
+    }
+    command
+}
+
 /// Sends a child process SIGTERM and waits for it to exit; returns whether
 /// it exited cleanly (a graceful stop, as Kubernetes asks for one).
 pub fn terminate(mut child: Child) -> bool {
