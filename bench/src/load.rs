@@ -52,6 +52,14 @@ pub struct Figures {
     delivered_in_window: u64,
     delivered: u64,
     latency: Histogram<u64>,
+    /// From sending a publish to its answer, in ms: the part of the
+    /// latency spent before the notifications are durable and go on.
+    answered: Histogram<u64>,
+}
+
+/// A histogram of milliseconds, from 1 ms to 2 minutes.
+fn milliseconds() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000, 3).expect("valid bounds")
 }
 
 impl Load {
@@ -63,9 +71,7 @@ impl Load {
             .map(|i| format!("bench-silent-{i}"))
             .collect();
         let received = Arc::new(Received {
-            latency: Mutex::new(Some(
-                Histogram::new_with_bounds(1, 120_000, 3).expect("valid bounds"),
-            )),
+            latency: Mutex::new(Some(milliseconds())),
             ..Received::default()
         });
         let mut clients = crate::connect_all(&connect_url, &recipients, self.transport, |s| {
@@ -82,7 +88,7 @@ impl Load {
         received.publishing.store(true, Ordering::Relaxed);
         let publisher = Publisher::new(&publish_url, crate::API_KEY);
         let everyone: Vec<String> = recipients.iter().chain(&silent).cloned().collect();
-        let (offered, accepted, refused) = self.publish(&publisher, &everyone).await;
+        let (offered, accepted, refused, answered) = self.publish(&publisher, &everyone).await;
         received.publishing.store(false, Ordering::Relaxed);
         let delivered_in_window = received.in_window.load(Ordering::Relaxed);
 
@@ -109,12 +115,18 @@ impl Load {
             delivered_in_window,
             delivered: received.total.load(Ordering::Relaxed),
             latency,
+            answered,
         }
     }
 
     /// Publishes `rate` a second for the duration, round robin over the
-    /// recipients; returns how many were offered, accepted and refused.
-    async fn publish(&self, publisher: &Publisher, recipients: &[String]) -> (u64, u64, u64) {
+    /// recipients; returns how many were offered, accepted and refused, and
+    /// how long the answers took.
+    async fn publish(
+        &self,
+        publisher: &Publisher,
+        recipients: &[String],
+    ) -> (u64, u64, u64, Histogram<u64>) {
         let per_tick = (self.rate / TICKS_PER_SEC).max(1) as usize;
         let ticks = self.duration.as_secs() * u64::from(TICKS_PER_SEC);
         let mut tick = tokio::time::interval(Duration::from_secs(1) / TICKS_PER_SEC);
@@ -122,6 +134,7 @@ impl Load {
         let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
         let accepted = Arc::new(AtomicU64::new(0));
         let refused = Arc::new(AtomicU64::new(0));
+        let answered = Arc::new(Mutex::new(milliseconds()));
         let mut next = 0usize;
         for _ in 0..ticks {
             tick.tick().await;
@@ -137,23 +150,35 @@ impl Load {
                 .acquire_owned()
                 .await
                 .expect("never closed");
-            let (publisher, accepted, refused) =
-                (publisher.clone(), accepted.clone(), refused.clone());
+            let (publisher, accepted, refused, answered) = (
+                publisher.clone(),
+                accepted.clone(),
+                refused.clone(),
+                answered.clone(),
+            );
             tokio::spawn(async move {
                 let count = batch.len() as u64;
+                let sent = Instant::now();
                 match publisher.publish(&batch).await {
                     Ok(_) => accepted.fetch_add(count, Ordering::Relaxed),
                     Err(_) => refused.fetch_add(count, Ordering::Relaxed),
                 };
+                let took = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let _ = answered
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .record(took.max(1));
                 drop(permit);
             });
         }
         // The last batches' answers.
         let _ = in_flight.acquire_many(IN_FLIGHT as u32).await;
+        let answered = answered.lock().unwrap_or_else(|e| e.into_inner()).clone();
         (
             ticks * per_tick as u64,
             accepted.load(Ordering::Relaxed),
             refused.load(Ordering::Relaxed),
+            answered,
         )
     }
 }
@@ -204,7 +229,7 @@ impl fmt::Display for Figures {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "offered {}, accepted {} ({:.0}/s), refused {}; delivered {} while publishing, {} in all; latency p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms",
+            "offered {}, accepted {} ({:.0}/s), refused {}; delivered {} while publishing, {} in all; latency p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms; publishes answered (durable) p50 {} ms, p99 {} ms, max {} ms",
             self.offered,
             self.accepted,
             self.accepted as f64 / self.duration.as_secs_f64(),
@@ -215,6 +240,9 @@ impl fmt::Display for Figures {
             self.latency_ms(99.0),
             self.latency_ms(99.9),
             self.latency.max(),
+            self.answered.value_at_percentile(50.0),
+            self.answered.value_at_percentile(99.0),
+            self.answered.max(),
         )
     }
 }

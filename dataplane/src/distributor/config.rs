@@ -97,7 +97,7 @@ impl ConnectionArgs {
             live: Default::default(),
             connection_queue: self.connection_queue.max(1),
             ack_timeout: Duration::from_secs(self.ack_timeout_secs),
-            relay_client: reqwest::Client::new(),
+            relay: Default::default(),
             stop: parts.stop,
             forward_secret: parts.forward_secret,
         })

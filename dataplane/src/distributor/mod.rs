@@ -61,7 +61,7 @@ pub struct Distributor {
     /// How long a live notification waits for a client's acknowledgement.
     pub ack_timeout: Duration,
     /// Passes acknowledgements on to the recipient's other distributors.
-    pub relay_client: reqwest::Client,
+    pub relay: relay::Relay,
     /// What the forward port requires, and relayed acknowledgements carry.
     pub forward_secret: Option<ForwardSecret>,
     /// Cancelled when the distributor stops: every connection closes, so

@@ -5,9 +5,9 @@
 //! their internal forward port, so the notification is done at once instead
 //! of timing out and coming again.
 
-use std::collections::HashSet;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -22,6 +22,43 @@ pub const PATH: &str = "/internal/v1/ack";
 
 /// How long another distributor may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a distributor that could not be reached is left alone. A dead
+/// one stays listed in presence until its entries expire, and every
+/// acknowledgement for its recipients would otherwise wait on it, and log.
+const LEFT_ALONE: Duration = Duration::from_secs(5);
+
+/// How other distributors are reached: one HTTP client, and those that
+/// could not be reached lately, left alone for a while.
+#[derive(Default)]
+pub struct Relay {
+    client: reqwest::Client,
+    /// Distributor id: when it last could not be reached.
+    unreachable: Mutex<HashMap<String, Instant>>,
+}
+
+impl Relay {
+    fn unreachable(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.unreachable.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_left_alone(&self, other: &str) -> bool {
+        self.unreachable()
+            .get(other)
+            .is_some_and(|since| since.elapsed() < LEFT_ALONE)
+    }
+
+    /// Notes that `other` answered, or could not be reached.
+    fn reached(&self, other: &str, reached: bool) {
+        let mut unreachable = self.unreachable();
+        if reached {
+            unreachable.remove(other);
+        } else {
+            unreachable.insert(other.to_string(), Instant::now());
+            unreachable.retain(|_, since| since.elapsed() < LEFT_ALONE);
+        }
+    }
+}
 
 /// An acknowledgement passed on: by ids, or through a position.
 #[derive(Debug, Serialize, Deserialize)]
@@ -73,13 +110,13 @@ pub async fn accept(
 
 /// Passes `relayed` on to every other distributor that holds a connection of
 /// its recipient; returns what they knew, together. One that cannot be
-/// reached or asked knows nothing: its notification times out and comes
-/// again, a duplicate and never a loss.
+/// reached or asked, or could not be lately, knows nothing: its
+/// notification times out and comes again, a duplicate and never a loss.
 pub async fn relay(distributor: &Distributor, relayed: &Relayed) -> RelayAnswer {
     let others = match distributor.presence.lookup(&relayed.recipient).await {
         Ok(holders) => holders
             .into_iter()
-            .filter(|d| *d != distributor.id)
+            .filter(|d| *d != distributor.id && !distributor.relay.is_left_alone(d))
             .collect::<Vec<_>>(),
         Err(e) => {
             tracing::warn!(error = %e, "cannot find the recipient's other distributors");
@@ -107,7 +144,8 @@ async fn ask(distributor: &Distributor, other: &str, relayed: &Relayed) -> Relay
         }
     };
     let mut request = distributor
-        .relay_client
+        .relay
+        .client
         .post(format!("http://{address}{PATH}"))
         .timeout(TIMEOUT)
         .json(relayed);
@@ -115,10 +153,11 @@ async fn ask(distributor: &Distributor, other: &str, relayed: &Relayed) -> Relay
         request = request.header(axum::http::header::AUTHORIZATION, secret.header());
     }
     let answer = request.send().await.and_then(|r| r.error_for_status());
+    distributor.relay.reached(other, answer.is_ok());
     match answer {
         Ok(answer) => answer.json::<RelayAnswer>().await.unwrap_or_default(),
         Err(e) => {
-            tracing::warn!(error = %e, distributor = other, "cannot pass an acknowledgement on");
+            tracing::warn!(error = %e, distributor = other, "cannot pass an acknowledgement on; leaving that distributor alone for {} s", LEFT_ALONE.as_secs());
             RelayAnswer::default()
         }
     }

@@ -154,3 +154,56 @@ async fn the_token_and_a_declared_size_are_checked_before_the_body_is_read() {
     assert!(status.starts_with("HTTP/1.1 413"), "{status}");
     d.db.drop_database().await;
 }
+
+#[tokio::test]
+async fn another_distributor_that_does_not_answer_is_left_alone_for_a_while() {
+    use std::time::{Duration, Instant};
+
+    use dataplane::presence::{Connection, Presence};
+
+    let d = TestDistributor::start().await;
+    // Listed with a connection of `u`, taking connections and answering
+    // nothing: a dead pod's address, say.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = silent.local_addr().expect("its address").to_string();
+    let ttl = Duration::from_secs(30);
+    let presence = &d.presence;
+    presence
+        .announce_distributor("silent", &address, ttl)
+        .await
+        .expect("announced");
+    let connection = Connection {
+        recipient: "u".into(),
+        distributor: "silent".into(),
+        id: "c1".into(),
+    };
+    presence.register(&[connection], ttl).await.expect("listed");
+
+    let ack = async || {
+        let started = Instant::now();
+        let answer = d
+            .http
+            .post(format!("{}/v1/ack", d.url))
+            .bearer_auth(token("u"))
+            .json(&json!({"ids": ["never-sent"]}))
+            .send()
+            .await
+            .expect("an answer");
+        assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        started.elapsed()
+    };
+    let first = ack().await;
+    assert!(
+        first >= Duration::from_millis(1500),
+        "the first waits for the relay's timeout: {first:?}"
+    );
+    let second = ack().await;
+    assert!(
+        second < Duration::from_millis(1000),
+        "the next leaves it alone: {second:?}"
+    );
+    drop(silent);
+    d.db.drop_database().await;
+}

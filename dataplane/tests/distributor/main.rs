@@ -60,7 +60,7 @@ impl TestDistributor {
             live: live.clone(),
             connection_queue: 16,
             ack_timeout: Duration::from_secs(2),
-            relay_client: reqwest::Client::new(),
+            relay: Default::default(),
             stop: stop.clone(),
             forward_secret: None,
         });
