@@ -89,4 +89,6 @@ pub enum InboxError {
     Database(#[from] sqlx::Error),
     #[error("a stored payload is not JSON: {0}")]
     Payload(#[from] serde_json::Error),
+    #[error("the inbox's database was unreachable moments ago; not asked again yet")]
+    Unreachable,
 }

@@ -1,7 +1,9 @@
 //! The inbox on Postgres: one table, `inbox`, made by the migrations in
 //! `dataplane/migrations/postgres`.
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use sqlx::PgPool;
@@ -32,14 +34,63 @@ impl PostgresArgs {
     }
 }
 
+/// How long, after PostgreSQL was found unreachable, queries are answered
+/// at once with an error instead of waiting for the pool's acquire timeout:
+/// longer than the dependency check's period, which finds it again.
+const FAIL_FAST: Duration = Duration::from_secs(5);
+
+/// How long the dependency check waits for an answer.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 #[derive(Clone)]
 pub struct PostgresInbox {
     pool: PgPool,
+    /// When a query last found PostgreSQL unreachable, until one reaches it.
+    unreachable_since: Arc<Mutex<Option<Instant>>>,
 }
 
 impl PostgresInbox {
     pub fn new(pool: PgPool) -> Self {
-        PostgresInbox { pool }
+        PostgresInbox {
+            pool,
+            unreachable_since: Arc::default(),
+        }
+    }
+
+    fn unreachable_since(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.unreachable_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `query`, or fails at once while PostgreSQL was found
+    /// unreachable lately: a client's request is then answered 503 at
+    /// once, not after the pool's acquire timeout.
+    async fn run<T>(
+        &self,
+        query: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, InboxError> {
+        if self
+            .unreachable_since()
+            .is_some_and(|since| since.elapsed() < FAIL_FAST)
+        {
+            return Err(InboxError::Unreachable);
+        }
+        let result = query.await;
+        self.note(result.as_ref().err());
+        Ok(result?)
+    }
+
+    /// Notes whether a query reached PostgreSQL.
+    fn note(&self, error: Option<&sqlx::Error>) {
+        use sqlx::Error::{Io, PoolClosed, PoolTimedOut, Tls};
+        match error {
+            None => *self.unreachable_since() = None,
+            Some(PoolTimedOut | PoolClosed | Io(_) | Tls(_)) => {
+                *self.unreachable_since() = Some(Instant::now());
+            }
+            Some(_) => {}
+        }
     }
 
     /// Brings the schema up to date. Safe to run from every director at
@@ -76,7 +127,7 @@ impl Inbox for PostgresInbox {
             published.push(to_i64(n.published_at_ms));
             expires.push(n.expires_at_ms.map(to_i64));
         }
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO inbox (recipient, position, id, kind, payload, published_at_ms, expires_at_ms)
              SELECT r, p, i, k, pl::json, pa, ea
              FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])
@@ -90,8 +141,8 @@ impl Inbox for PostgresInbox {
         .bind(&payloads)
         .bind(&published)
         .bind(&expires)
-        .execute(&self.pool)
-        .await?;
+        .execute(&self.pool);
+        self.run(insert).await?;
         Ok(())
     }
 
@@ -102,7 +153,9 @@ impl Inbox for PostgresInbox {
         limit: u32,
         now_ms: u64,
     ) -> Result<Vec<Positioned>, InboxError> {
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<Row> = self
+            .run(
+                sqlx::query_as(
             "SELECT position, id, kind, payload::text, published_at_ms, expires_at_ms
              FROM inbox
              WHERE recipient = $1 AND position > $2 AND (expires_at_ms IS NULL OR expires_at_ms > $3)
@@ -113,8 +166,9 @@ impl Inbox for PostgresInbox {
         .bind(after.map(to_i64).unwrap_or(-1))
         .bind(to_i64(now_ms))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(&self.pool),
+            )
+            .await?;
         rows.into_iter()
             .map(|row| super::from_row(recipient, row))
             .collect()
@@ -125,13 +179,13 @@ impl Inbox for PostgresInbox {
         recipient: &str,
         ids: &[String],
     ) -> Result<Vec<String>, InboxError> {
-        let removed: Vec<String> = sqlx::query_scalar(
+        let delete = sqlx::query_scalar(
             "DELETE FROM inbox WHERE recipient = $1 AND id = ANY($2) RETURNING id",
         )
         .bind(recipient)
         .bind(ids)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(&self.pool);
+        let removed: Vec<String> = self.run(delete).await?;
         Ok(removed)
     }
 
@@ -140,29 +194,34 @@ impl Inbox for PostgresInbox {
         recipient: &str,
         position: u64,
     ) -> Result<Vec<String>, InboxError> {
-        let removed: Vec<String> = sqlx::query_scalar(
+        let delete = sqlx::query_scalar(
             "DELETE FROM inbox WHERE recipient = $1 AND position <= $2 RETURNING id",
         )
         .bind(recipient)
         .bind(to_i64(position))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(&self.pool);
+        let removed: Vec<String> = self.run(delete).await?;
         Ok(removed)
     }
 
     async fn purge(&self, now_ms: u64, retention: Duration) -> Result<u64, InboxError> {
-        let result = sqlx::query(
+        let delete = sqlx::query(
             "DELETE FROM inbox
              WHERE expires_at_ms <= $1 OR stored_at < now() - make_interval(secs => $2)",
         )
         .bind(to_i64(now_ms))
         .bind(retention.as_secs_f64())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected())
+        .execute(&self.pool);
+        Ok(self.run(delete).await?.rows_affected())
     }
 
+    /// Always asks, and what it finds decides whether queries fail fast.
     async fn is_reachable(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let check = sqlx::query("SELECT 1").execute(&self.pool);
+        let result = tokio::time::timeout(CHECK_TIMEOUT, check)
+            .await
+            .unwrap_or(Err(sqlx::Error::PoolTimedOut));
+        self.note(result.as_ref().err());
+        result.is_ok()
     }
 }

@@ -203,7 +203,12 @@ async fn while_postgres_is_stopped_every_role_stays_ready_and_poll_answers_503()
 
     control::stop(Server::Postgres).await;
     wait_for_dependency(&service, &postgres_users, "postgres", false).await;
+    // Known to be away: answered at once, not after the pool's acquire
+    // timeout (5 s).
+    let started = tokio::time::Instant::now();
     assert_unavailable(&get(&service, poll_url(&service, "ivan")).await, "a poll");
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "answered in {took:?}");
     assert_every_role_is_ready(&service).await;
 
     control::start(Server::Postgres).await;
