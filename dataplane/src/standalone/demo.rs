@@ -1,5 +1,8 @@
 //! The demo page at `/`: pick a recipient, connect over any transport,
 //! publish from a form, and watch notifications arrive and be acknowledged.
+//! It connects with the TypeScript SDK, whose committed bundle
+//! (`sdk/typescript/dist/notif.js`, kept current by a test) it serves at
+//! `/demo/notif.js`.
 //! On the development credentials, `/demo/tokens` hands the page a client
 //! token and a publish token, to a caller on this machine only (a loopback
 //! peer, and a loopback name in `Host`, so that a web page elsewhere cannot
@@ -18,22 +21,39 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::ApiError;
-use crate::auth::jwt::{Claims, sign_with_secret};
+use crate::auth::jwt::{Checks, Claims, IssuedClaims, sign_with_secret};
 use crate::auth::publisher::PUBLISH_SCOPE;
 use crate::notification::is_valid_recipient;
 
 const PAGE: &str = include_str!("demo.html");
+const SDK: &str = include_str!("../../../sdk/typescript/dist/notif.js");
 
 /// How long the demo's tokens last.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// `jwt_secret` is the generated secret, on development credentials only.
-pub fn router(jwt_secret: Option<String>) -> Router {
-    let page = Router::new().route("/", get(|| async { Html(PAGE) }));
-    match jwt_secret {
-        Some(secret) => page.route("/demo/tokens", get(tokens).with_state(Arc::new(secret))),
+/// What the demo's tokens are signed with, and what they must say to be
+/// taken: the generated secret, and the configured audience and issuer.
+pub struct DemoTokens {
+    pub secret: String,
+    pub checks: Checks,
+}
+
+/// `tokens` is given on development credentials only.
+pub fn router(tokens: Option<DemoTokens>) -> Router {
+    let page = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route("/demo/notif.js", get(sdk));
+    match tokens {
+        Some(signer) => page.route("/demo/tokens", get(issue).with_state(Arc::new(signer))),
         None => page,
     }
+}
+
+async fn sdk() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SDK,
+    )
 }
 
 #[derive(Deserialize)]
@@ -47,8 +67,8 @@ struct Tokens {
     publish_token: String,
 }
 
-async fn tokens(
-    State(secret): State<Arc<String>>,
+async fn issue(
+    State(signer): State<Arc<DemoTokens>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Query(query): Query<TokensQuery>,
@@ -77,7 +97,12 @@ async fn tokens(
             exp,
             scope: scope.to_string(),
         };
-        sign_with_secret(&claims, secret.as_bytes())
+        let issued = IssuedClaims {
+            claims: &claims,
+            aud: signer.checks.audience.as_deref(),
+            iss: signer.checks.issuer.as_deref(),
+        };
+        sign_with_secret(&issued, signer.secret.as_bytes())
     };
     match (sign(&query.recipient, ""), sign("demo", PUBLISH_SCOPE)) {
         (Ok(client_token), Ok(publish_token)) => Json(Tokens {
@@ -107,7 +132,77 @@ fn is_loopback_host(host: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use axum::body::Body;
+    use axum::extract::connect_info::MockConnectInfo;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
     use super::*;
+    use crate::auth::jwt::JwtVerifier;
+
+    const SECRET: &str = "demo-test-secret";
+
+    fn checks() -> Checks {
+        Checks {
+            audience: Some("notif".into()),
+            issuer: Some("idp".into()),
+            leeway_secs: 0,
+        }
+    }
+
+    /// `GET /demo/tokens?recipient=alice` from `peer`, naming `host`.
+    async fn tokens_for(peer: &str, host: &str) -> (StatusCode, serde_json::Value) {
+        let signer = DemoTokens {
+            secret: SECRET.into(),
+            checks: checks(),
+        };
+        let app = router(Some(signer)).layer(MockConnectInfo(
+            peer.parse::<SocketAddr>().expect("an address"),
+        ));
+        let request = Request::get("/demo/tokens?recipient=alice")
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .expect("a request");
+        let response = app.oneshot(request).await.expect("an answer");
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .expect("the body");
+        (status, serde_json::from_slice(&body).expect("JSON"))
+    }
+
+    #[tokio::test]
+    async fn a_caller_beyond_this_machine_gets_no_token() {
+        for (peer, host) in [
+            ("192.0.2.7:40000", "localhost:8080"),
+            ("[2001:db8::1]:40000", "[::1]:8080"),
+            // DNS rebinding: a loopback peer, a page of another name.
+            ("127.0.0.1:40000", "rebind.example:8080"),
+        ] {
+            let (status, body) = tokens_for(peer, host).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{peer} naming {host}");
+            assert_eq!(body["error"]["code"], "forbidden", "{body}");
+            assert!(body.get("client_token").is_none(), "{body}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_tokens_a_browser_here_gets_say_what_the_service_requires() {
+        let (status, body) = tokens_for("127.0.0.1:40000", "localhost:8080").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let verifier = JwtVerifier::with_secret(SECRET.as_bytes())
+            .expect("a key")
+            .checking(&checks());
+        let client = verifier
+            .verify(body["client_token"].as_str().expect("a client token"))
+            .expect("taken where an audience and an issuer are required");
+        assert_eq!(client.sub, "alice");
+        assert!(!client.has_scope(PUBLISH_SCOPE));
+        let publisher = verifier
+            .verify(body["publish_token"].as_str().expect("a publish token"))
+            .expect("taken too");
+        assert!(publisher.has_scope(PUBLISH_SCOPE));
+    }
 
     #[test]
     fn only_names_of_this_machine_are_loopback_hosts() {

@@ -114,14 +114,18 @@ impl StandaloneArgs {
                 "the development credentials are served beyond this machine: anyone who reaches the address can publish with the generated API key; configure credentials (--api-key-hashes, --jwt-secret) before exposing it"
             );
         }
-        let demo_secret = credentials
+        let demo_tokens = credentials
             .is_development()
             .then(|| credentials.jwt_secret.clone())
-            .flatten();
+            .flatten()
+            .map(|secret| demo::DemoTokens {
+                secret,
+                checks: self.jwt.checks(),
+            });
         let public_router = crate::receiver::router(Arc::new(receiver))
             .merge(crate::distributor::router(distributor))
             .merge(crate::openapi::router())
-            .merge(demo::router(demo_secret));
+            .merge(demo::router(demo_tokens));
         tokio::spawn(self.routing.purge(inbox, stop.clone()));
         // No `notif_dependency_up`: the log and the inbox are in this
         // process, and have no server to lose.

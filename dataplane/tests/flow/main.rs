@@ -17,6 +17,7 @@ mod openapi;
 mod relay;
 mod sdk;
 mod standalone;
+mod typescript;
 mod window;
 
 use std::path::Path;

@@ -1,0 +1,229 @@
+import { Recent } from "./recent.js";
+
+/**
+ * What the client received and what became of each: the source of its
+ * acknowledgements, of its de-duplication and of the position it resumes
+ * after.
+ *
+ * A notification is `pending` while the application has it, `acked` once
+ * the application is done with it (the acknowledgement is sent, or waits
+ * for a connection), `confirmed` once the service answered that
+ * acknowledgement, and `failed` when a handler threw: then it is neither
+ * acknowledged nor passed over, so it comes again on a later connection.
+ *
+ * A connection resumes after the confirmed prefix, not after the last
+ * position seen: an acknowledgement lost with a connection would otherwise
+ * leave its notification held by the service and never sent again.
+ */
+type EntryState = "pending" | "acked" | "confirmed" | "failed";
+
+interface Entry {
+  id: string;
+  position: number;
+  state: EntryState;
+  /** The connection that last received it: a WebSocket's `through` covers only what its own connection was sent. */
+  conn: number;
+  /** Whether its id went out in an acknowledgement not yet answered. */
+  idSent: boolean;
+}
+
+/** The most ids one acknowledgement may carry. */
+const MAX_IDS = 1000;
+
+/** One acknowledgement: everything through a position, and ids. */
+export interface AckBatch {
+  through?: number;
+  ids: string[];
+  /** The connection it was made for. */
+  conn: number;
+}
+
+export class Ledger {
+  /** By position; the confirmed prefix is pruned into `base` and `done`. */
+  private entries: Entry[] = [];
+  private readonly byId = new Map<string, Entry>();
+  /** Ids confirmed and pruned, for de-duplication. */
+  private readonly done = new Recent();
+  /** Everything up to here is confirmed (or was before this client). */
+  private base: number | undefined;
+  private conn = 0;
+  /** The largest position the current connection was sent. */
+  private maxSent: number | undefined;
+  /** The last `through` sent on the current connection. */
+  private throughSent: number | undefined;
+
+  constructor(after?: number) {
+    this.base = after;
+  }
+
+  /** The position to resume after: everything up to it is acknowledged and confirmed. */
+  get resumeAfter(): number | undefined {
+    let after = this.base;
+    for (const entry of this.entries) {
+      if (entry.state !== "confirmed") break;
+      after = entry.position;
+    }
+    return after;
+  }
+
+  /** The largest position up to which the application is done with everything. */
+  get ackedThrough(): number | undefined {
+    let through = this.base;
+    for (const entry of this.entries) {
+      if (entry.state !== "acked" && entry.state !== "confirmed") break;
+      through = entry.position;
+    }
+    return through;
+  }
+
+  /** How many the application has not finished with. */
+  get pending(): number {
+    let count = 0;
+    for (const entry of this.entries) if (entry.state === "pending") count++;
+    return count;
+  }
+
+  /** How many wait to come again because a handler failed on them. */
+  get failed(): number {
+    let count = 0;
+    for (const entry of this.entries) if (entry.state === "failed") count++;
+    return count;
+  }
+
+  /** A new connection begins: what it is sent is counted afresh, and acknowledgements not confirmed go again. */
+  newConnection(): void {
+    this.conn++;
+    this.maxSent = undefined;
+    this.throughSent = undefined;
+    for (const entry of this.entries) if (entry.state === "acked") entry.idSent = false;
+  }
+
+  /** Records a notification the current connection received; `"new"` if the application should have it. */
+  receive(id: string, position: number): "new" | "duplicate" {
+    this.maxSent = this.maxSent === undefined ? position : Math.max(this.maxSent, position);
+    const entry = this.byId.get(id);
+    if (entry && entry.state !== "failed") {
+      // The service still holds it: it is acknowledged again, on this connection.
+      entry.conn = this.conn;
+      if (entry.state === "confirmed") entry.state = "acked";
+      entry.idSent = false;
+      return "duplicate";
+    }
+    if (this.done.has(id) || (this.base !== undefined && position <= this.base)) {
+      // Confirmed long ago, yet sent again: let `through` cover it once more.
+      this.throughSent = undefined;
+      return "duplicate";
+    }
+    if (entry) {
+      entry.state = "pending";
+      entry.conn = this.conn;
+      return "new";
+    }
+    const added: Entry = { id, position, state: "pending", conn: this.conn, idSent: false };
+    this.byId.set(id, added);
+    let at = this.entries.length;
+    while (at > 0 && this.entries[at - 1]!.position > position) at--;
+    this.entries.splice(at, 0, added);
+    return "new";
+  }
+
+  /** The application is done with `id`; false if no such notification is held. */
+  settle(id: string): boolean {
+    const entry = this.byId.get(id);
+    if (!entry || entry.state === "acked" || entry.state === "confirmed") return false;
+    entry.state = "acked";
+    entry.idSent = false;
+    return true;
+  }
+
+  /** A handler failed on `id`: it stays unacknowledged, and is handed over again when it comes again. */
+  fail(id: string): void {
+    const entry = this.byId.get(id);
+    if (entry && entry.state === "pending") entry.state = "failed";
+  }
+
+  /**
+   * The acknowledgement to send now, or null: `through` (if `cumulative`)
+   * up to what the current connection was sent, and by id whatever that
+   * does not cover. Without `cumulative` (long-polling, whose next poll's
+   * cursor acknowledges the prefix), only what lies beyond the prefix.
+   */
+  take(cumulative: boolean): AckBatch | null {
+    let through: number | undefined;
+    if (cumulative) {
+      const done = this.ackedThrough;
+      const candidate = done === undefined || this.maxSent === undefined ? undefined : Math.min(done, this.maxSent);
+      if (candidate !== undefined && (this.throughSent === undefined || candidate > this.throughSent)) {
+        through = candidate;
+        this.throughSent = candidate;
+      }
+    }
+    const covered = cumulative ? this.throughSent : undefined;
+    // Without `through`, the cursor of a poll carries the acknowledged prefix.
+    const cursor = cumulative ? undefined : this.ackedThrough;
+    const ids: string[] = [];
+    for (const entry of this.entries) {
+      if (entry.state !== "acked" || entry.idSent) continue;
+      if (covered !== undefined && entry.conn === this.conn && entry.position <= covered) continue;
+      if (cursor !== undefined && entry.position <= cursor) continue;
+      entry.idSent = true;
+      ids.push(entry.id);
+      // The protocol's limit for one acknowledgement; the rest go in the next.
+      if (ids.length === MAX_IDS) break;
+    }
+    if (through === undefined && ids.length === 0) return null;
+    return through === undefined ? { ids, conn: this.conn } : { through, ids, conn: this.conn };
+  }
+
+  /** The service answered `batch`: its notifications are done. Returns the ids confirmed now. */
+  confirm(batch: AckBatch): string[] {
+    const ids = new Set(batch.ids);
+    const confirmed: string[] = [];
+    for (const entry of this.entries) {
+      if (entry.state !== "acked") continue;
+      const byThrough = batch.through !== undefined && entry.conn === batch.conn && entry.position <= batch.through;
+      if (byThrough || ids.has(entry.id)) {
+        entry.state = "confirmed";
+        confirmed.push(entry.id);
+      }
+    }
+    this.prune();
+    return confirmed;
+  }
+
+  /** A poll's cursor was accepted: everything acknowledged through it is done, whichever connection had it. */
+  confirmThrough(position: number): string[] {
+    const confirmed: string[] = [];
+    for (const entry of this.entries) {
+      if (entry.position > position) break;
+      if (entry.state === "acked") {
+        entry.state = "confirmed";
+        confirmed.push(entry.id);
+      }
+    }
+    this.prune();
+    return confirmed;
+  }
+
+  /** `batch` was not taken (the request failed): it goes again. */
+  retry(batch: AckBatch): void {
+    for (const id of batch.ids) {
+      const entry = this.byId.get(id);
+      if (entry?.state === "acked") entry.idSent = false;
+    }
+    if (batch.through !== undefined && batch.conn === this.conn) this.throughSent = undefined;
+  }
+
+  /** Drops the confirmed prefix, remembering its ids. */
+  private prune(): void {
+    let count = 0;
+    while (count < this.entries.length && this.entries[count]!.state === "confirmed") {
+      const entry = this.entries[count]!;
+      this.done.add(entry.id);
+      this.byId.delete(entry.id);
+      this.base = entry.position;
+      count++;
+    }
+    if (count) this.entries = this.entries.slice(count);
+  }
+}

@@ -1,0 +1,99 @@
+import { ApiError, apiError } from "../errors.js";
+import type { AckBatch } from "../ledger.js";
+import type { Ended, Link } from "./link.js";
+
+/** `base` + `path`, with the query `params` that are defined. */
+export function endpoint(base: string, path: string, params: Record<string, string | number | undefined>): string {
+  const url = new URL(base + path);
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  return url.href;
+}
+
+/** How an HTTP error answering a connect request ends the connection. */
+export function endedBy(error: ApiError): Ended {
+  if (error.isAuth) return { kind: "unauthorized", reason: error.message };
+  if (error.isRetryable) {
+    return error.retryAfterMs === undefined
+      ? { kind: "lost", reason: error.message }
+      : { kind: "lost", reason: error.message, retryAfterMs: error.retryAfterMs };
+  }
+  // The service's own refusals: asking again the same way cannot help.
+  if (error.status === 403 || error.code === "invalid_query" || error.code === "invalid_header") {
+    return { kind: "refused", reason: error.message };
+  }
+  // Anything else (404, 405, 426, a proxy's page): this way does not reach the service.
+  return { kind: "unusable", reason: error.message };
+}
+
+/** A pause after an acknowledgement that failed, so that a service that is away is not hammered. */
+const ACK_RETRY_MS = 1_000;
+
+/**
+ * Sends acknowledgements by `POST /v1/ack`, one request at a time: what the
+ * application finishes meanwhile goes in the next one, mostly as one
+ * cumulative `through`.
+ */
+export class AckPoster {
+  private posting = false;
+  private stopped = false;
+
+  constructor(
+    private readonly link: Link,
+    private readonly cumulative: boolean,
+  ) {}
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Sends what is waiting, unless a request is already under way (it sends the rest after). */
+  async flush(): Promise<void> {
+    if (this.posting) return;
+    this.posting = true;
+    try {
+      let batch: AckBatch | null;
+      while (!this.stopped && (batch = this.link.takeAcks(this.cumulative))) {
+        if (!(await this.post(batch))) {
+          await new Promise((resolve) => setTimeout(resolve, ACK_RETRY_MS));
+        }
+      }
+    } finally {
+      this.posting = false;
+    }
+  }
+
+  /** Posts `batch`; false if it should be tried again later. */
+  private async post(batch: AckBatch): Promise<boolean> {
+    let token = "";
+    try {
+      token = await this.link.freshToken();
+      const body: { through?: number; ids?: string[] } = {};
+      if (batch.through !== undefined) body.through = batch.through;
+      if (batch.ids.length) body.ids = batch.ids;
+      const response = await this.link.fetch(`${this.link.base}/v1/ack`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      if (response.ok) {
+        await response.body?.cancel();
+        this.link.confirmed(batch);
+        return true;
+      }
+      const error = await apiError(response);
+      // An id the service does not hold is done; the others were taken all the same.
+      if (error.code === "unknown_id") {
+        this.link.confirmed(batch);
+        return true;
+      }
+      if (error.isAuth) this.link.refused(token);
+      this.link.notTaken(batch, error);
+      return false;
+    } catch (e) {
+      this.link.notTaken(batch, e);
+      return false;
+    }
+  }
+}

@@ -1,0 +1,72 @@
+import { apiError } from "../errors.js";
+import type { Notification } from "../types.js";
+import { AckPoster, endedBy, endpoint } from "./http.js";
+import type { Connection, Ended, Link } from "./link.js";
+
+/** A pause before polling again for a notification whose handler failed, so that it does not spin. */
+const AFTER_FAILURE_MS = 1_000;
+
+interface PollAnswer {
+  notifications: Notification[];
+  next: number | null;
+}
+
+/**
+ * Long-polling: each poll's `after` cursor acknowledges everything the
+ * application is done with, so a poll waits until it is done with what the
+ * previous one brought. Acknowledgements the cursor cannot carry (by id,
+ * out of order) go by `POST /v1/ack`.
+ */
+export function openPoll(link: Link): Connection {
+  const abort = new AbortController();
+  const acks = new AckPoster(link, false);
+  const ended = loop(link, abort.signal).catch(
+    (e: unknown): Ended => (abort.signal.aborted ? { kind: "closed" } : { kind: "lost", reason: String(e) }),
+  );
+  void ended.then(() => acks.stop());
+  return {
+    ended,
+    acksReady: () => void acks.flush(),
+    close: () => abort.abort(),
+  };
+}
+
+async function loop(link: Link, signal: AbortSignal): Promise<Ended> {
+  let first = true;
+  /** The last cursor a poll's answer confirmed. */
+  let confirmed = link.after;
+  for (;;) {
+    await link.settled();
+    if (link.hasFailures()) await new Promise((resolve) => setTimeout(resolve, AFTER_FAILURE_MS));
+    if (signal.aborted) return { kind: "closed" };
+    const after = first ? link.after : (link.ackedThrough() ?? link.after);
+    const token = first ? link.token : await link.freshToken();
+    let response: Response;
+    try {
+      // A poll does not wait when it is the first (it tells at once whether
+      // the token is good) or when its cursor acknowledges something: its
+      // answer confirms that now rather than when the next notification comes.
+      const wait = first || (after !== undefined && after !== confirmed) ? 0 : link.pollWaitSecs;
+      response = await link.fetch(endpoint(link.base, "/v1/connect/poll", { after, wait }), {
+        headers: { Authorization: `Bearer ${token}` },
+        cache: "no-store",
+        signal,
+      });
+    } catch (e) {
+      return signal.aborted ? { kind: "closed" } : { kind: "lost", reason: `a poll failed: ${String(e)}` };
+    }
+    if (!response.ok) {
+      const error = await apiError(response);
+      if (error.isAuth && !first) link.refused(token);
+      return endedBy(error);
+    }
+    const answer = (await response.json()) as PollAnswer;
+    if (after !== undefined) {
+      link.confirmedThrough(after);
+      confirmed = after;
+    }
+    if (first) link.opened();
+    first = false;
+    for (const notification of answer.notifications) link.receive(notification);
+  }
+}
