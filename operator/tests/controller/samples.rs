@@ -93,6 +93,14 @@ async fn owned_objects(scene: &Scene, name: &str) -> Vec<Deployment> {
     deployments
 }
 
+/// The cluster's forward secret, as stored.
+async fn forward_secret(scene: &Scene, name: &str) -> Vec<u8> {
+    let secret = scene
+        .wait_for::<Secret>(&format!("{name}-forward"), |_| true)
+        .await;
+    secret.data.expect("data")["secret"].0.clone()
+}
+
 async fn wait_for_topic(topic: &str, partitions: i32) {
     wait_until(
         &format!("topic {topic} has {partitions} partitions"),
@@ -110,6 +118,7 @@ async fn minimal_sample_becomes_the_service_and_ready_follows_the_pods() {
     let name = scene.apply_sample("minimal", |_| {}).await;
     let deployments = owned_objects(&scene, &name).await;
     println!("apply to every object present: {:?}", applied.elapsed());
+    let secret = forward_secret(&scene, &name).await;
     for deployment in &deployments {
         assert_eq!(deployment.spec.as_ref().unwrap().replicas, Some(1));
     }
@@ -137,6 +146,13 @@ async fn minimal_sample_becomes_the_service_and_ready_follows_the_pods() {
     scene
         .wait_for_condition(&name, "Ready", "True", Some("AllComponentsReady"))
         .await;
+    // Ready went from False to True by later reconciles: they kept the
+    // secret that directors and distributors already hold.
+    assert_eq!(
+        forward_secret(&scene, &name).await,
+        secret,
+        "the forward secret is made once"
+    );
     let status = scene.cluster(&name).await.status.expect("a status");
     let ready = status.ready_replicas.expect("ready replicas");
     assert_eq!(
