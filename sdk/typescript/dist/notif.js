@@ -374,6 +374,19 @@ function endedBy(error) {
   }
   return { kind: "unusable", reason: error.message };
 }
+function fetchConnection(link, cumulative, run) {
+  const abort = new AbortController();
+  const acks = new AckPoster(link, cumulative);
+  const ended = run(abort.signal).catch(
+    (e) => abort.signal.aborted ? { kind: "closed" } : { kind: "lost", reason: String(e) }
+  );
+  void ended.then(() => acks.stop());
+  return {
+    ended,
+    acksReady: () => void acks.flush(),
+    close: () => abort.abort()
+  };
+}
 var ACK_RETRY_MS = 1e3;
 var AckPoster = class {
   constructor(link, cumulative) {
@@ -438,17 +451,7 @@ var AckPoster = class {
 // src/transports/poll.ts
 var AFTER_FAILURE_MS = 1e3;
 function openPoll(link) {
-  const abort = new AbortController();
-  const acks = new AckPoster(link, false);
-  const ended = loop(link, abort.signal).catch(
-    (e) => abort.signal.aborted ? { kind: "closed" } : { kind: "lost", reason: String(e) }
-  );
-  void ended.then(() => acks.stop());
-  return {
-    ended,
-    acksReady: () => void acks.flush(),
-    close: () => abort.abort()
-  };
+  return fetchConnection(link, false, (signal) => loop(link, signal));
 }
 async function loop(link, signal) {
   let first = true;
@@ -536,18 +539,7 @@ var SseParser = class {
 
 // src/transports/sse.ts
 function openSse(link) {
-  const abort = new AbortController();
-  const acks = new AckPoster(link, true);
-  const ended = stream(link, abort.signal).then(
-    (ended2) => ended2,
-    (e) => abort.signal.aborted ? { kind: "closed" } : { kind: "lost", reason: String(e) }
-  );
-  void ended.then(() => acks.stop());
-  return {
-    ended,
-    acksReady: () => void acks.flush(),
-    close: () => abort.abort()
-  };
+  return fetchConnection(link, true, (signal) => stream(link, signal));
 }
 async function stream(link, signal) {
   let response;

@@ -1,6 +1,6 @@
 import { ApiError, apiError } from "../errors.js";
 import type { AckBatch } from "../ledger.js";
-import type { Ended, Link } from "./link.js";
+import type { Connection, Ended, Link } from "./link.js";
 
 /** `base` + `path`, with the query `params` that are defined. */
 export function endpoint(base: string, path: string, params: Record<string, string | number | undefined>): string {
@@ -25,6 +25,26 @@ export function endedBy(error: ApiError): Ended {
   }
   // Anything else (404, 405, 426, a proxy's page): this way does not reach the service.
   return { kind: "unusable", reason: error.message };
+}
+
+/**
+ * A connection made of fetch requests (SSE, long-polling): `run` makes them
+ * until the connection ends, and stops when `signal` aborts; what the
+ * application is done with goes by `POST /v1/ack` meanwhile, with `through`
+ * if `cumulative`.
+ */
+export function fetchConnection(link: Link, cumulative: boolean, run: (signal: AbortSignal) => Promise<Ended>): Connection {
+  const abort = new AbortController();
+  const acks = new AckPoster(link, cumulative);
+  const ended = run(abort.signal).catch(
+    (e: unknown): Ended => (abort.signal.aborted ? { kind: "closed" } : { kind: "lost", reason: String(e) }),
+  );
+  void ended.then(() => acks.stop());
+  return {
+    ended,
+    acksReady: () => void acks.flush(),
+    close: () => abort.abort(),
+  };
 }
 
 /** A pause after an acknowledgement that failed, so that a service that is away is not hammered. */

@@ -1,6 +1,6 @@
 import { apiError } from "../errors.js";
 import type { Notification } from "../types.js";
-import { AckPoster, endedBy, endpoint } from "./http.js";
+import { endedBy, endpoint, fetchConnection } from "./http.js";
 import type { Connection, Ended, Link } from "./link.js";
 
 /** A pause before polling again for a notification whose handler failed, so that it does not spin. */
@@ -18,17 +18,7 @@ interface PollAnswer {
  * out of order) go by `POST /v1/ack`.
  */
 export function openPoll(link: Link): Connection {
-  const abort = new AbortController();
-  const acks = new AckPoster(link, false);
-  const ended = loop(link, abort.signal).catch(
-    (e: unknown): Ended => (abort.signal.aborted ? { kind: "closed" } : { kind: "lost", reason: String(e) }),
-  );
-  void ended.then(() => acks.stop());
-  return {
-    ended,
-    acksReady: () => void acks.flush(),
-    close: () => abort.abort(),
-  };
+  return fetchConnection(link, false, (signal) => loop(link, signal));
 }
 
 async function loop(link: Link, signal: AbortSignal): Promise<Ended> {

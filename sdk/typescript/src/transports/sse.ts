@@ -1,6 +1,6 @@
 import { apiError } from "../errors.js";
 import type { Notification } from "../types.js";
-import { AckPoster, endedBy, endpoint } from "./http.js";
+import { endedBy, endpoint, fetchConnection } from "./http.js";
 import type { Connection, Ended, Link } from "./link.js";
 import { SseParser } from "./sse-parser.js";
 
@@ -11,18 +11,7 @@ import { SseParser } from "./sse-parser.js";
  * client. Acknowledgements go by `POST /v1/ack`.
  */
 export function openSse(link: Link): Connection {
-  const abort = new AbortController();
-  const acks = new AckPoster(link, true);
-  const ended = stream(link, abort.signal).then(
-    (ended) => ended,
-    (e: unknown) => (abort.signal.aborted ? { kind: "closed" as const } : { kind: "lost" as const, reason: String(e) }),
-  );
-  void ended.then(() => acks.stop());
-  return {
-    ended,
-    acksReady: () => void acks.flush(),
-    close: () => abort.abort(),
-  };
+  return fetchConnection(link, true, (signal) => stream(link, signal));
 }
 
 async function stream(link: Link, signal: AbortSignal): Promise<Ended> {
