@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use testenv::notifd::Env;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
@@ -168,10 +169,28 @@ fn script_env<'a>(command: &'a mut Command, service: &Service) -> &'a mut Comman
         .env("NOTIF_SDK_PUBLISH_URL", service.publish_url())
 }
 
-on_both!(in_chromium_every_transport_delivers_falls_back_resumes_and_refreshes_its_token);
-async fn in_chromium_every_transport_delivers_falls_back_resumes_and_refreshes_its_token(
-    mut service: Service,
-) {
+/// Tokens checked with no leeway on their expiry, so that the script's
+/// `token` scenario, whose tokens last 4 s, shows them refreshed before
+/// they expire.
+fn no_leeway() -> Env {
+    vec![("NOTIF_JWT_LEEWAY_SECS", "0".to_string())]
+}
+
+mod in_chromium_every_transport_delivers_falls_back_resumes_and_refreshes_its_token {
+    use super::{Service, in_chromium, no_leeway};
+
+    #[tokio::test]
+    async fn distributed() {
+        in_chromium(Service::distributed_with(no_leeway()).await).await;
+    }
+
+    #[tokio::test]
+    async fn standalone() {
+        in_chromium(Service::standalone_with(no_leeway()).await).await;
+    }
+}
+
+async fn in_chromium(mut service: Service) {
     let base = service.connect_url();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/browser/sdk.mjs");
     assert!(

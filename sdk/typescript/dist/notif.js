@@ -456,8 +456,9 @@ function openPoll(link) {
 async function loop(link, signal) {
   let first = true;
   let confirmed = link.after;
+  const aborted = new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
   for (; ; ) {
-    await link.settled();
+    await Promise.race([link.settled(), aborted]);
     if (link.hasFailures()) await new Promise((resolve) => setTimeout(resolve, AFTER_FAILURE_MS));
     if (signal.aborted) return { kind: "closed" };
     const after = first ? link.after : link.ackedThrough() ?? link.after;
@@ -626,6 +627,13 @@ function openWebSocket(link) {
       } else if (frame.type === "error" && frame.code && ACK_REFUSALS.has(frame.code)) {
         const batch = unanswered.shift();
         if (batch) link.notTaken(batch, new Error(`${frame.code}: ${frame.message ?? ""}`));
+      } else if (frame.type === "error" && frame.code === "unavailable") {
+        const batch = unanswered.shift();
+        if (batch) {
+          link.notTaken(batch, new Error(`unavailable: ${frame.message ?? ""}`));
+          setTimeout(acksReady, ACK_RETRY_MS);
+        }
+        reason = `unavailable: ${frame.message ?? ""}`;
       } else if (frame.type === "error" && frame.code !== "unknown_id") {
         reason = `${frame.code ?? "error"}: ${frame.message ?? ""}`;
       }
@@ -637,13 +645,14 @@ function openWebSocket(link) {
       void probe(link).then(resolve);
     };
   });
+  function acksReady() {
+    if (flushQueued) return;
+    flushQueued = true;
+    queueMicrotask(sendAcks);
+  }
   return {
     ended,
-    acksReady: () => {
-      if (flushQueued) return;
-      flushQueued = true;
-      queueMicrotask(sendAcks);
-    },
+    acksReady,
     close: () => {
       closing = true;
       try {

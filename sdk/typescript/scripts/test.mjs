@@ -24,7 +24,8 @@ await build({
   sourcemap: 'inline',
   logLevel: 'warning',
 });
-const run = spawnSync(process.execPath, ['--test', '--enable-source-maps', ...tests.map((f) => join(out, f.replace(/\.ts$/, '.mjs')))], {
+// TAP, whatever Node's default reporter: the Rust test reads its counts.
+const run = spawnSync(process.execPath, ['--test', '--test-reporter=tap', '--enable-source-maps', ...tests.map((f) => join(out, f.replace(/\.ts$/, '.mjs')))], {
   stdio: 'inherit',
 });
 process.exit(run.status ?? 1);

@@ -48,7 +48,7 @@ export function fetchConnection(link: Link, cumulative: boolean, run: (signal: A
 }
 
 /** A pause after an acknowledgement that failed, so that a service that is away is not hammered. */
-const ACK_RETRY_MS = 1_000;
+export const ACK_RETRY_MS = 1_000;
 
 /**
  * Sends acknowledgements by `POST /v1/ack`, one request at a time: what the

@@ -25,8 +25,11 @@ async function loop(link: Link, signal: AbortSignal): Promise<Ended> {
   let first = true;
   /** The last cursor a poll's answer confirmed. */
   let confirmed = link.after;
+  const aborted = new Promise<void>((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
   for (;;) {
-    await link.settled();
+    // A connection closed meanwhile (offline, or to try a better transport)
+    // ends at once, even while the application still holds notifications.
+    await Promise.race([link.settled(), aborted]);
     if (link.hasFailures()) await new Promise((resolve) => setTimeout(resolve, AFTER_FAILURE_MS));
     if (signal.aborted) return { kind: "closed" };
     const after = first ? link.after : (link.ackedThrough() ?? link.after);

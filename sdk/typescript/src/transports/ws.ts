@@ -1,7 +1,7 @@
 import { apiError } from "../errors.js";
 import type { AckBatch } from "../ledger.js";
 import type { Notification } from "../types.js";
-import { endedBy, endpoint } from "./http.js";
+import { ACK_RETRY_MS, endedBy, endpoint } from "./http.js";
 import type { Connection, Ended, Link } from "./link.js";
 
 /** Error frames that answer an `ack` frame instead of `acked`; the connection stays open. */
@@ -70,6 +70,15 @@ export function openWebSocket(link: Link): Connection {
       } else if (frame.type === "error" && frame.code && ACK_REFUSALS.has(frame.code)) {
         const batch = unanswered.shift();
         if (batch) link.notTaken(batch, new Error(`${frame.code}: ${frame.message ?? ""}`));
+      } else if (frame.type === "error" && frame.code === "unavailable") {
+        // In place of `acked` while the inbox is unreachable (or before a
+        // close, which would give the batch back anyway): it goes again later.
+        const batch = unanswered.shift();
+        if (batch) {
+          link.notTaken(batch, new Error(`unavailable: ${frame.message ?? ""}`));
+          setTimeout(acksReady, ACK_RETRY_MS);
+        }
+        reason = `unavailable: ${frame.message ?? ""}`;
       } else if (frame.type === "error" && frame.code !== "unknown_id") {
         reason = `${frame.code ?? "error"}: ${frame.message ?? ""}`;
       }
@@ -82,13 +91,14 @@ export function openWebSocket(link: Link): Connection {
       void probe(link).then(resolve);
     };
   });
+  function acksReady() {
+    if (flushQueued) return;
+    flushQueued = true;
+    queueMicrotask(sendAcks);
+  }
   return {
     ended,
-    acksReady: () => {
-      if (flushQueued) return;
-      flushQueued = true;
-      queueMicrotask(sendAcks);
-    },
+    acksReady,
     close: () => {
       closing = true;
       try {

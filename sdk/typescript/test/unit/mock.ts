@@ -81,9 +81,9 @@ export class MockConnectivity implements Connectivity {
   }
 }
 
-/** Waits until `condition()` holds, for up to a second. */
-export async function until(what: string, condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 1_000;
+/** Waits until `condition()` holds, for up to `ms` (a second). */
+export async function until(what: string, condition: () => boolean, ms = 1_000): Promise<void> {
+  const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 1));
