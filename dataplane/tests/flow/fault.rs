@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use notif_sdk::{Subscriber, Transport};
+use notif_sdk::{Error, Subscriber, Transport};
 use reqwest::StatusCode;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -131,7 +131,7 @@ async fn forward(mut client: TcpStream, ports: Vec<u16>, first: usize) {
 type Received = Arc<Mutex<Vec<(String, Instant)>>>;
 
 /// One client per recipient through `url`, acknowledging what it receives.
-fn record(url: &str, recipients: &[String]) -> (Vec<Received>, Vec<JoinHandle<()>>) {
+fn record(url: &str, recipients: &[String]) -> (Vec<Received>, Vec<JoinHandle<Error>>) {
     let received: Vec<Received> = recipients.iter().map(|_| Received::default()).collect();
     let tasks = (0..recipients.len())
         .map(|i| client(url, recipients, i, received[i].clone()))
@@ -141,19 +141,35 @@ fn record(url: &str, recipients: &[String]) -> (Vec<Received>, Vec<JoinHandle<()
 
 /// The client of recipient `i`, on its transport, acknowledging what it
 /// receives and writing it down in `log`.
-fn client(url: &str, recipients: &[String], i: usize, log: Received) -> JoinHandle<()> {
+fn client(url: &str, recipients: &[String], i: usize, log: Received) -> JoinHandle<Error> {
     let mut subscription = Subscriber::new(url, token(&recipients[i]))
         .transport(TRANSPORTS[i % TRANSPORTS.len()])
         .backoff(Duration::from_millis(100), Duration::from_secs(1))
         .subscribe();
     tokio::spawn(async move {
-        while let Ok(notification) = subscription.next().await {
+        loop {
+            let notification = match subscription.next().await {
+                Ok(notification) => notification,
+                Err(ended) => return ended,
+            };
             subscription.ack(&notification.id);
             log.lock()
                 .expect("log")
                 .push((notification.id, Instant::now()));
         }
     })
+}
+
+/// Stops the clients; a client whose subscription ended by itself fails the
+/// run with its reason, which would otherwise show only as undelivered ids.
+async fn stop(clients: Vec<JoinHandle<Error>>, recipients: &[String]) {
+    for (client, recipient) in clients.into_iter().zip(recipients) {
+        if client.is_finished() {
+            let ended = client.await.expect("a client");
+            panic!("{recipient}'s subscription ended: {ended}");
+        }
+        client.abort();
+    }
 }
 
 /// Whether recipient `i` goes offline for the fault: its client leaves when
@@ -338,9 +354,7 @@ pub async fn under_load(
     while !Report::of(published, &accepted, &received).is_complete() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    for client in clients {
-        client.abort();
-    }
+    stop(clients, &recipients).await;
     let report = Report::of(published, &accepted, &received);
     println!("{name}: {report:?}");
     assert!(report.accepted > 0, "{name}: nothing was accepted");

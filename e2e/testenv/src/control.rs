@@ -60,6 +60,12 @@ pub async fn is_ready(server: Server) -> bool {
     run(&["status", server.name()]).await.status.success()
 }
 
+/// Copies images from the Docker engine into the node's containerd, where
+/// its pods find them without a pull.
+pub async fn import_into_node(images: &[&str]) {
+    notif_env(&[&["node-import"], images].concat()).await;
+}
+
 async fn notif_env(args: &[&str]) {
     let output = run(args).await;
     assert!(

@@ -86,6 +86,13 @@ impl TestDatabase {
         TestDatabase { name, url }
     }
 
+    /// Its URL through another of the server's addresses: `server_url` is
+    /// the server's maintenance database there (`NOTIF_NODE_POSTGRES`, say,
+    /// where pods reach it).
+    pub fn url_through(&self, server_url: &str) -> String {
+        with_database(server_url, &self.name)
+    }
+
     /// A small pool of connections to it.
     pub async fn pool(&self) -> sqlx::PgPool {
         sqlx::postgres::PgPoolOptions::new()
