@@ -11,7 +11,7 @@ use serde_json::json;
 use testenv::docker::NOTIFD_IMAGE;
 use tokio::task::JoinHandle;
 
-use crate::{API_KEY, POD_TIMEOUT, Release};
+use crate::{API_KEY, POD_TIMEOUT, Release, adapter};
 
 const TRANSPORTS: [Transport; 3] = [Transport::WebSocket, Transport::Sse, Transport::LongPoll];
 
@@ -295,5 +295,76 @@ async fn deleting_the_operator_leaders_pod_hands_over_to_the_other_replica() {
     .await;
     // The new leader reconciles: a cluster applied now becomes Ready.
     release.apply_minimal(|_| {});
+    release.finish().await;
+}
+
+/// The custom metrics the operator's autoscalers ask for, from Prometheus
+/// scraping the pods on the node, through the queries prometheus-adapter
+/// makes of the rules in config/prometheus-adapter/values.yaml: each names
+/// a series the pods export with the labels the rules expect, and gives each
+/// pod the value it should.
+#[tokio::test]
+async fn prometheus_scraping_the_pods_gives_each_pod_its_autoscaling_metric_by_the_adapters_rules()
+{
+    const CONNECTIONS: usize = 3;
+    let release = Release::install("node-metrics").await;
+    let cluster = release.apply_minimal(|_| {});
+    release.apply_manifest(include_str!("prometheus.yaml"));
+    release.rollout_status("deployment/prometheus");
+    let prometheus = release.port_forward("prometheus", 9090);
+
+    let connect_url = release.connect_url(&cluster);
+    let mut subscriptions = Vec::new();
+    for i in 0..CONNECTIONS {
+        let recipient = testenv::unique_name(&format!("metrics-{i}"));
+        let mut subscription = Subscriber::new(&connect_url, release.token(&cluster, &recipient))
+            .transport(Transport::Sse)
+            .subscribe();
+        subscription.connected().await.expect("connected");
+        subscriptions.push(subscription);
+    }
+    let publisher = Publisher::new(
+        &release.service_url(&format!("{cluster}-receiver")),
+        API_KEY,
+    );
+    publish(&publisher, &["metrics-someone".to_string()], 20).await;
+
+    let rules = adapter::rules();
+    let mut metrics: Vec<&str> = rules.iter().map(|r| r.metric.as_str()).collect();
+    metrics.sort();
+    assert_eq!(
+        metrics,
+        [
+            "notif_consumer_lag",
+            "notif_distributor_connections",
+            "notif_publish_requests_per_second"
+        ],
+        "a rule for each metric the autoscalers ask for"
+    );
+    for rule in rules {
+        let (component, expected): (&str, fn(f64) -> bool) = match rule.metric.as_str() {
+            "notif_distributor_connections" => ("distributor", |v| v == CONNECTIONS as f64),
+            "notif_consumer_lag" => ("director", |v| v >= 0.0),
+            "notif_publish_requests_per_second" => ("receiver", |v| v > 0.0),
+            other => panic!("a rule for a metric no autoscaler asks for: {other}"),
+        };
+        let pods = release.pods(&cluster, component);
+        let query = rule.query(&release.namespace, &pods);
+        let mut last = Default::default();
+        let answered = async || {
+            last = adapter::by_pod(&prometheus.url, &query).await;
+            pods.iter()
+                .all(|pod| last.get(pod).is_some_and(|v| expected(*v)))
+        };
+        testenv::wait_until(
+            &format!("{} for {pods:?} by {query}", rule.metric),
+            Duration::from_secs(60),
+            answered,
+        )
+        .await;
+        println!("{}: {last:?}", rule.metric);
+    }
+    drop(subscriptions);
+    drop(prometheus);
     release.finish().await;
 }

@@ -10,6 +10,7 @@
 //! operator's other tests play the kubelet in theirs): each test's namespace
 //! carries that toleration as its default.
 
+mod adapter;
 mod exclusive;
 
 use std::io::{BufRead, BufReader};
@@ -203,6 +204,15 @@ impl Release {
             .to_string();
         self.wait_ready(&name);
         name
+    }
+
+    /// Applies a manifest in the release's namespace, where `NAMESPACE`
+    /// stands for it.
+    pub fn apply_manifest(&self, manifest: &str) {
+        let file = std::env::temp_dir().join(format!("{}-manifest.yaml", self.namespace));
+        std::fs::write(&file, manifest.replace("NAMESPACE", &self.namespace))
+            .expect("a file for kubectl");
+        self.kubectl(&["apply", "--filename", file.to_str().expect("a path")]);
     }
 
     /// Waits until the cluster reports Ready (all its components' pods are).
