@@ -24,7 +24,8 @@ pub mod notifd;
 pub mod servers;
 
 pub use servers::{
-    TestDatabase, create_namespace, kafka_bootstrap, kube_client, postgres_url, redis_url,
+    TestDatabase, apply_secret, create_namespace, kafka_bootstrap, kube_client, postgres_url,
+    redis_url,
 };
 
 use std::time::Duration;

@@ -62,6 +62,25 @@ pub async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
     name
 }
 
+/// Makes the Secret `name` in `namespace` hold `value` under `key`, by
+/// server-side apply as `manager`, as `kubectl create secret` would.
+pub async fn apply_secret(
+    client: &kube::Client,
+    namespace: &str,
+    manager: &str,
+    (name, key, value): (&str, &str, &str),
+) {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Patch, PatchParams};
+    let mut secret = Secret::default();
+    secret.metadata.name = Some(name.into());
+    secret.string_data = Some([(key.to_string(), value.to_string())].into());
+    kube::Api::<Secret>::namespaced(client.clone(), namespace)
+        .patch(name, &PatchParams::apply(manager), &Patch::Apply(&secret))
+        .await
+        .unwrap_or_else(|e| panic!("cannot make Secret {name}: {e}"));
+}
+
 /// A Postgres database of one test's own, created empty on the shared server.
 /// [`TestDatabase::drop_database`] removes it at the end of a test that passed;
 /// a failed test's database is left for a look.

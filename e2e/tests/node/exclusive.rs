@@ -327,7 +327,14 @@ async fn prometheus_scraping_the_pods_gives_each_pod_its_autoscaling_metric_by_t
         &release.service_url(&format!("{cluster}-receiver")),
         API_KEY,
     );
-    publish(&publisher, &["metrics-someone".to_string()], 20).await;
+    // Publishing goes on while the rules are checked: a rate needs the
+    // counter to rise between two of Prometheus's scrapes.
+    let stop = Arc::new(AtomicBool::new(false));
+    let publishing = tokio::spawn(publish_until(
+        publisher,
+        vec![testenv::unique_name("metrics-someone")],
+        stop.clone(),
+    ));
 
     let rules = adapter::rules();
     let mut metrics: Vec<&str> = rules.iter().map(|r| r.metric.as_str()).collect();
@@ -364,6 +371,8 @@ async fn prometheus_scraping_the_pods_gives_each_pod_its_autoscaling_metric_by_t
         .await;
         println!("{}: {last:?}", rule.metric);
     }
+    stop.store(true, Ordering::SeqCst);
+    publishing.await.expect("the publisher");
     drop(subscriptions);
     drop(prometheus);
     release.finish().await;

@@ -17,13 +17,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, PostParams};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use testenv::docker::{NOTIFD_IMAGE, OPERATOR_IMAGE};
-use testenv::servers::{TestDatabase, kube_client};
+use testenv::{TestDatabase, apply_secret, kube_client};
 
 /// The taint the node registers with (`NODE_TAINT` in notif-env).
 const NODE_TAINT: &str = "notif.saasaparilla.dev/real-node";
@@ -92,31 +92,19 @@ impl Release {
             .await
             .unwrap_or_else(|e| panic!("cannot create namespace {namespace}: {e}"));
         let database = TestDatabase::create("node").await;
-        let secrets: Api<Secret> = Api::namespaced(client, &namespace);
         let hash = format!("sha256:{}", hex::encode(Sha256::digest(API_KEY)));
-        for (name, key, value) in [
-            ("notif-redis", "url", node_server("NOTIF_NODE_REDIS")),
+        let postgres = database.url_through(&node_server("NOTIF_NODE_POSTGRES"));
+        for secret in [
             (
-                "notif-postgres",
+                "notif-redis",
                 "url",
-                database.url_through(&node_server("NOTIF_NODE_POSTGRES")),
+                node_server("NOTIF_NODE_REDIS").as_str(),
             ),
-            ("notif-publishers", "hashes", hash),
-            ("notif-jwt", "secret", "a-node-test-secret".to_string()),
+            ("notif-postgres", "url", &postgres),
+            ("notif-publishers", "hashes", &hash),
+            ("notif-jwt", "secret", "a-node-test-secret"),
         ] {
-            let secret = json!({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": name},
-                "stringData": {key: value},
-            });
-            secrets
-                .patch(
-                    name,
-                    &PatchParams::apply("node-test"),
-                    &Patch::Apply(&secret),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("cannot make Secret {name}: {e}"));
+            apply_secret(&client, &namespace, "node-test", secret).await;
         }
         let release = Release {
             release: format!("op-{}", &namespace[namespace.len() - 6..]),

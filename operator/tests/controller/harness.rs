@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -16,7 +16,9 @@ use kube::{Api, Client, ResourceExt};
 use operator::crd::{NotificationCluster, NotificationClusterSpec};
 use serde_json::{Value, json};
 use testenv::notifd::{free_port, terminate};
-use testenv::{create_namespace, kafka_bootstrap, kube_client, unique_name, wait_until};
+use testenv::{
+    apply_secret, create_namespace, kafka_bootstrap, kube_client, unique_name, wait_until,
+};
 
 use crate::common::{
     FIELD_MANAGER, TIMEOUT, delete_namespace, install_crd, read_sample, samples_dir,
@@ -112,8 +114,7 @@ impl Scene {
         let client = kube_client().await;
         install_crd(&client).await;
         let namespace = create_namespace(&client, prefix).await;
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-        for (name, key, value) in [
+        for secret in [
             ("notif-redis", "url", "redis://redis:6379"),
             ("notif-postgres", "url", "postgres://notif@postgres/notif"),
             ("notif-publishers", "hashes", "sha256:00"),
@@ -122,19 +123,7 @@ impl Scene {
             ("managed-kafka", "password", "hunter2"),
             ("managed-kafka-ca", "ca.crt", "not a certificate"),
         ] {
-            let patch = json!({
-                "apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": name},
-                "stringData": {key: value},
-            });
-            secrets
-                .patch(
-                    name,
-                    &PatchParams::apply(FIELD_MANAGER),
-                    &Patch::Apply(&patch),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("cannot make Secret {name}: {e}"));
+            apply_secret(&client, &namespace, FIELD_MANAGER, secret).await;
         }
         let clusters = Api::namespaced(client.clone(), &namespace);
         Scene {
