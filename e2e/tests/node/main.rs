@@ -47,14 +47,19 @@ fn node_server(var: &str) -> String {
     })
 }
 
-/// Runs a command; returns its stdout, or fails the test with its stderr.
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
+/// Runs a command to its end.
+fn output(program: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program)
         .args(args)
         .output()
         .unwrap_or_else(|e| {
             panic!("cannot run {program} (the test environment puts it on PATH): {e}")
-        });
+        })
+}
+
+/// Runs a command; returns its stdout, or fails the test with its stderr.
+fn run(program: &str, args: &[&str]) -> String {
+    let output = output(program, args);
     assert!(
         output.status.success(),
         "{program} {} failed: {}",
@@ -143,10 +148,10 @@ impl Release {
 
     /// `kubectl` in the release's namespace; its stdout if it succeeded.
     pub fn try_kubectl(&self, args: &[&str]) -> Option<String> {
-        let output = Command::new("kubectl")
-            .args([&["--namespace", &self.namespace], args].concat())
-            .output()
-            .expect("kubectl runs");
+        let output = output(
+            "kubectl",
+            &[&["--namespace", &self.namespace], args].concat(),
+        );
         output
             .status
             .success()
@@ -172,9 +177,9 @@ impl Release {
     }
 
     /// Applies the minimal sample on the environment's Kafka, with a topic of
-    /// its own, the distributors on a NodePort, and `edit` made to it.
-    /// Returns the cluster's name once it reports Ready.
-    pub fn apply_minimal(&self, edit: impl FnOnce(&mut Value)) -> String {
+    /// its own and the distributors on a NodePort. Returns the cluster's name
+    /// once it reports Ready.
+    pub fn apply_minimal(&self) -> String {
         let sample =
             std::fs::read_to_string(format!("{SAMPLES}/minimal.yaml")).expect("the sample");
         let mut cluster: Value = serde_yaml::from_str(&sample).expect("the sample's YAML");
@@ -182,10 +187,8 @@ impl Release {
         cluster["spec"]["kafka"]["replicationFactor"] = json!(1);
         cluster["spec"]["kafka"]["topic"] = json!(testenv::unique_name("nc-node"));
         cluster["spec"]["distributor"]["serviceType"] = json!("NodePort");
-        edit(&mut cluster);
-        let file = std::env::temp_dir().join(format!("{}.json", self.namespace));
-        std::fs::write(&file, cluster.to_string()).expect("a file for kubectl");
-        self.kubectl(&["apply", "--filename", file.to_str().expect("a path")]);
+        // JSON is YAML.
+        self.apply(&cluster.to_string());
         let name = cluster["metadata"]["name"]
             .as_str()
             .expect("a name")
@@ -197,9 +200,13 @@ impl Release {
     /// Applies a manifest in the release's namespace, where `NAMESPACE`
     /// stands for it.
     pub fn apply_manifest(&self, manifest: &str) {
-        let file = std::env::temp_dir().join(format!("{}-manifest.yaml", self.namespace));
-        std::fs::write(&file, manifest.replace("NAMESPACE", &self.namespace))
-            .expect("a file for kubectl");
+        self.apply(&manifest.replace("NAMESPACE", &self.namespace));
+    }
+
+    /// `kubectl apply` of `yaml` in the release's namespace.
+    fn apply(&self, yaml: &str) {
+        let file = std::env::temp_dir().join(format!("{}.yaml", self.namespace));
+        std::fs::write(&file, yaml).expect("a file for kubectl");
         self.kubectl(&["apply", "--filename", file.to_str().expect("a path")]);
     }
 
