@@ -57,13 +57,19 @@ var Recent = class {
 
 // src/ledger.ts
 var MAX_IDS = 1e3;
+function ackBody(batch) {
+  const body = {};
+  if (batch.through !== void 0) body.through = batch.through;
+  if (batch.ids.length) body.ids = batch.ids;
+  return body;
+}
 var Ledger = class {
-  /** By position; the confirmed prefix is pruned into `base` and `done`. */
+  /** By position; what is confirmed is pruned into `done`, and the confirmed prefix into `base`. */
   entries = [];
   byId = /* @__PURE__ */ new Map();
   /** Ids confirmed and pruned, for de-duplication. */
   done = new Recent();
-  /** Everything up to here is confirmed (or was before this client). */
+  /** Everything up to here is confirmed (or was before this client); some beyond it may be too, pruned into `done`. */
   base;
   conn = 0;
   /** The largest position the current connection was sent. */
@@ -75,12 +81,7 @@ var Ledger = class {
   }
   /** The position to resume after: everything up to it is acknowledged and confirmed. */
   get resumeAfter() {
-    let after = this.base;
-    for (const entry of this.entries) {
-      if (entry.state !== "confirmed") break;
-      after = entry.position;
-    }
-    return after;
+    return this.base;
   }
   /** The largest position up to which the application is done with everything. */
   get ackedThrough() {
@@ -96,6 +97,10 @@ var Ledger = class {
     let count = 0;
     for (const entry of this.entries) if (entry.state === "pending") count++;
     return count;
+  }
+  /** How many notifications it holds: those not yet confirmed. */
+  get held() {
+    return this.entries.length;
   }
   /** How many wait to come again because a handler failed on them. */
   get failed() {
@@ -120,8 +125,12 @@ var Ledger = class {
       entry.idSent = false;
       return "duplicate";
     }
-    if (this.done.has(id) || this.base !== void 0 && position <= this.base) {
+    if (this.base !== void 0 && position <= this.base) {
       this.throughSent = void 0;
+      return "duplicate";
+    }
+    if (this.done.has(id)) {
+      this.insert({ id, position, state: "acked", conn: this.conn, idSent: false });
       return "duplicate";
     }
     if (entry) {
@@ -129,12 +138,15 @@ var Ledger = class {
       entry.conn = this.conn;
       return "new";
     }
-    const added = { id, position, state: "pending", conn: this.conn, idSent: false };
-    this.byId.set(id, added);
-    let at = this.entries.length;
-    while (at > 0 && this.entries[at - 1].position > position) at--;
-    this.entries.splice(at, 0, added);
+    this.insert({ id, position, state: "pending", conn: this.conn, idSent: false });
     return "new";
+  }
+  /** Adds `entry` in position order. */
+  insert(entry) {
+    this.byId.set(entry.id, entry);
+    let at = this.entries.length;
+    while (at > 0 && this.entries[at - 1].position > entry.position) at--;
+    this.entries.splice(at, 0, entry);
   }
   /** The application is done with `id`; false if no such notification is held. */
   settle(id) {
@@ -207,7 +219,12 @@ var Ledger = class {
     this.prune();
     return confirmed;
   }
-  /** `batch` was not taken (the request failed): it goes again. */
+  /**
+   * `batch` was not taken (the request failed): it goes again. A batch the
+   * service refused for good is not given back: its notifications stay
+   * unconfirmed, so they go again by id on the next connection, or by
+   * `through` once they come again.
+   */
   retry(batch) {
     for (const id of batch.ids) {
       const entry = this.byId.get(id);
@@ -215,17 +232,25 @@ var Ledger = class {
     }
     if (batch.through !== void 0 && batch.conn === this.conn) this.throughSent = void 0;
   }
-  /** Drops the confirmed prefix, remembering its ids. */
+  /**
+   * Drops what is confirmed, remembering its ids; `base` moves over the
+   * confirmed prefix only, so that a connection resumes before a
+   * notification that is not (one a handler failed on, say).
+   */
   prune() {
-    let count = 0;
-    while (count < this.entries.length && this.entries[count].state === "confirmed") {
-      const entry = this.entries[count];
+    let prefix = true;
+    const kept = [];
+    for (const entry of this.entries) {
+      if (entry.state !== "confirmed") {
+        prefix = false;
+        kept.push(entry);
+        continue;
+      }
       this.done.add(entry.id);
       this.byId.delete(entry.id);
-      this.base = entry.position;
-      count++;
+      if (prefix) this.base = entry.position;
     }
-    if (count) this.entries = this.entries.slice(count);
+    if (kept.length !== this.entries.length) this.entries = kept;
   }
 };
 
@@ -388,6 +413,9 @@ function fetchConnection(link, cumulative, run) {
   };
 }
 var ACK_RETRY_MS = 1e3;
+function ackRefusedForGood(error) {
+  return error.status >= 400 && error.status < 500 && !error.isAuth && !error.isRetryable && error.code !== "unreadable_body";
+}
 var AckPoster = class {
   constructor(link, cumulative) {
     this.link = link;
@@ -415,18 +443,15 @@ var AckPoster = class {
       this.posting = false;
     }
   }
-  /** Posts `batch`; false if it should be tried again later. */
+  /** Posts `batch`; false if it should be tried again later, true once it is taken or refused for good. */
   async post(batch) {
     let token = "";
     try {
       token = await this.link.freshToken();
-      const body = {};
-      if (batch.through !== void 0) body.through = batch.through;
-      if (batch.ids.length) body.ids = batch.ids;
       const response = await this.link.fetch(`${this.link.base}/v1/ack`, {
         method: "POST",
         headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify(body)
+        body: JSON.stringify(ackBody(batch))
       });
       if (response.ok) {
         await response.body?.cancel();
@@ -436,6 +461,10 @@ var AckPoster = class {
       const error = await apiError(response);
       if (error.code === "unknown_id") {
         this.link.confirmed(batch);
+        return true;
+      }
+      if (ackRefusedForGood(error)) {
+        this.link.ackRefused(batch, error);
         return true;
       }
       if (error.isAuth) this.link.refused(token);
@@ -598,10 +627,7 @@ function openWebSocket(link) {
     if (socket.readyState !== 1) return;
     let batch;
     while (batch = link.takeAcks(true)) {
-      const frame = { type: "ack" };
-      if (batch.through !== void 0) frame.through = batch.through;
-      if (batch.ids.length) frame.ids = batch.ids;
-      socket.send(JSON.stringify(frame));
+      socket.send(JSON.stringify({ type: "ack", ...ackBody(batch) }));
       unanswered.push(batch);
     }
   };
@@ -626,7 +652,7 @@ function openWebSocket(link) {
         if (batch) link.confirmed(batch);
       } else if (frame.type === "error" && frame.code && ACK_REFUSALS.has(frame.code)) {
         const batch = unanswered.shift();
-        if (batch) link.notTaken(batch, new Error(`${frame.code}: ${frame.message ?? ""}`));
+        if (batch) link.ackRefused(batch, new Error(`${frame.code}: ${frame.message ?? ""}`));
       } else if (frame.type === "error" && frame.code === "unavailable") {
         const batch = unanswered.shift();
         if (batch) {
@@ -865,6 +891,9 @@ var NotificationClient = class {
         this.ledger.retry(batch);
         this.events.emit("error", asError(why, "an acknowledgement was not taken"));
       },
+      ackRefused: (batch, why) => {
+        this.events.emit("error", new Error(`the service refused the acknowledgement of ${describeAck(batch)}: ${why.message}`, { cause: why }));
+      },
       freshToken: () => this.tokens.get(),
       refused: (refused) => this.tokens.refused(refused),
       settled: () => this.settled(),
@@ -963,6 +992,13 @@ var NotificationClient = class {
     for (const resolve of waiting) resolve();
   }
 };
+function describeAck(batch) {
+  const parts = [];
+  if (batch.through !== void 0) parts.push(`through ${batch.through}`);
+  const count = batch.ids.length;
+  if (count) parts.push(`${count} id${count > 1 ? "s" : ""} (${batch.ids.slice(0, 3).join(", ")}${count > 3 ? ", ..." : ""})`);
+  return parts.join(" and ");
+}
 function asError(e, context) {
   return e instanceof Error ? e : new Error(`${context}: ${String(e)}`);
 }

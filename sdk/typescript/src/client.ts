@@ -1,6 +1,6 @@
 import { backoffDelay } from "./backoff.js";
 import { Emitter } from "./emitter.js";
-import { Ledger } from "./ledger.js";
+import { Ledger, type AckBatch } from "./ledger.js";
 import { browserConnectivity, type Connectivity } from "./online.js";
 import { TokenSource } from "./token.js";
 import type { Connection, Ended, Link, TransportFactory } from "./transports/link.js";
@@ -236,6 +236,10 @@ export class NotificationClient {
         this.ledger.retry(batch);
         this.events.emit("error", asError(why, "an acknowledgement was not taken"));
       },
+      ackRefused: (batch, why) => {
+        // Not given back to the ledger: its notifications stay unconfirmed, and are acknowledged again on a later connection.
+        this.events.emit("error", new Error(`the service refused the acknowledgement of ${describeAck(batch)}: ${why.message}`, { cause: why }));
+      },
       freshToken: () => this.tokens.get(),
       refused: (refused) => this.tokens.refused(refused),
       settled: () => this.settled(),
@@ -343,6 +347,15 @@ export class NotificationClient {
     this.idle = [];
     for (const resolve of waiting) resolve();
   }
+}
+
+/** What `batch` acknowledges, for a message: `through 7 and 2 ids (a, b)`. */
+function describeAck(batch: AckBatch): string {
+  const parts: string[] = [];
+  if (batch.through !== undefined) parts.push(`through ${batch.through}`);
+  const count = batch.ids.length;
+  if (count) parts.push(`${count} id${count > 1 ? "s" : ""} (${batch.ids.slice(0, 3).join(", ")}${count > 3 ? ", ..." : ""})`);
+  return parts.join(" and ");
 }
 
 function asError(e: unknown, context: string): Error {

@@ -14,6 +14,9 @@ import { Recent } from "./recent.js";
  * A connection resumes after the confirmed prefix, not after the last
  * position seen: an acknowledgement lost with a connection would otherwise
  * leave its notification held by the service and never sent again.
+ * Confirmed notifications are dropped (their ids remembered) even behind
+ * one that is not: a handler that keeps failing on one must not make the
+ * ledger grow with everything after it.
  */
 type EntryState = "pending" | "acked" | "confirmed" | "failed";
 
@@ -38,13 +41,21 @@ export interface AckBatch {
   conn: number;
 }
 
+/** `batch` as the protocol carries it, in a WebSocket `ack` frame or a `POST /v1/ack` body: `ids` only when there are some. */
+export function ackBody(batch: AckBatch): { through?: number; ids?: string[] } {
+  const body: { through?: number; ids?: string[] } = {};
+  if (batch.through !== undefined) body.through = batch.through;
+  if (batch.ids.length) body.ids = batch.ids;
+  return body;
+}
+
 export class Ledger {
-  /** By position; the confirmed prefix is pruned into `base` and `done`. */
+  /** By position; what is confirmed is pruned into `done`, and the confirmed prefix into `base`. */
   private entries: Entry[] = [];
   private readonly byId = new Map<string, Entry>();
   /** Ids confirmed and pruned, for de-duplication. */
   private readonly done = new Recent();
-  /** Everything up to here is confirmed (or was before this client). */
+  /** Everything up to here is confirmed (or was before this client); some beyond it may be too, pruned into `done`. */
   private base: number | undefined;
   private conn = 0;
   /** The largest position the current connection was sent. */
@@ -58,12 +69,8 @@ export class Ledger {
 
   /** The position to resume after: everything up to it is acknowledged and confirmed. */
   get resumeAfter(): number | undefined {
-    let after = this.base;
-    for (const entry of this.entries) {
-      if (entry.state !== "confirmed") break;
-      after = entry.position;
-    }
-    return after;
+    // Confirmed entries are pruned at once: what is held is not confirmed.
+    return this.base;
   }
 
   /** The largest position up to which the application is done with everything. */
@@ -81,6 +88,11 @@ export class Ledger {
     let count = 0;
     for (const entry of this.entries) if (entry.state === "pending") count++;
     return count;
+  }
+
+  /** How many notifications it holds: those not yet confirmed. */
+  get held(): number {
+    return this.entries.length;
   }
 
   /** How many wait to come again because a handler failed on them. */
@@ -109,9 +121,15 @@ export class Ledger {
       entry.idSent = false;
       return "duplicate";
     }
-    if (this.done.has(id) || (this.base !== undefined && position <= this.base)) {
+    if (this.base !== undefined && position <= this.base) {
       // Confirmed long ago, yet sent again: let `through` cover it once more.
       this.throughSent = undefined;
+      return "duplicate";
+    }
+    if (this.done.has(id)) {
+      // Confirmed and pruned behind one that is not (so `through` may not
+      // reach it), yet sent again: it is acknowledged again, on this connection.
+      this.insert({ id, position, state: "acked", conn: this.conn, idSent: false });
       return "duplicate";
     }
     if (entry) {
@@ -119,12 +137,16 @@ export class Ledger {
       entry.conn = this.conn;
       return "new";
     }
-    const added: Entry = { id, position, state: "pending", conn: this.conn, idSent: false };
-    this.byId.set(id, added);
-    let at = this.entries.length;
-    while (at > 0 && this.entries[at - 1]!.position > position) at--;
-    this.entries.splice(at, 0, added);
+    this.insert({ id, position, state: "pending", conn: this.conn, idSent: false });
     return "new";
+  }
+
+  /** Adds `entry` in position order. */
+  private insert(entry: Entry): void {
+    this.byId.set(entry.id, entry);
+    let at = this.entries.length;
+    while (at > 0 && this.entries[at - 1]!.position > entry.position) at--;
+    this.entries.splice(at, 0, entry);
   }
 
   /** The application is done with `id`; false if no such notification is held. */
@@ -205,7 +227,12 @@ export class Ledger {
     return confirmed;
   }
 
-  /** `batch` was not taken (the request failed): it goes again. */
+  /**
+   * `batch` was not taken (the request failed): it goes again. A batch the
+   * service refused for good is not given back: its notifications stay
+   * unconfirmed, so they go again by id on the next connection, or by
+   * `through` once they come again.
+   */
   retry(batch: AckBatch): void {
     for (const id of batch.ids) {
       const entry = this.byId.get(id);
@@ -214,16 +241,24 @@ export class Ledger {
     if (batch.through !== undefined && batch.conn === this.conn) this.throughSent = undefined;
   }
 
-  /** Drops the confirmed prefix, remembering its ids. */
+  /**
+   * Drops what is confirmed, remembering its ids; `base` moves over the
+   * confirmed prefix only, so that a connection resumes before a
+   * notification that is not (one a handler failed on, say).
+   */
   private prune(): void {
-    let count = 0;
-    while (count < this.entries.length && this.entries[count]!.state === "confirmed") {
-      const entry = this.entries[count]!;
+    let prefix = true;
+    const kept: Entry[] = [];
+    for (const entry of this.entries) {
+      if (entry.state !== "confirmed") {
+        prefix = false;
+        kept.push(entry);
+        continue;
+      }
       this.done.add(entry.id);
       this.byId.delete(entry.id);
-      this.base = entry.position;
-      count++;
+      if (prefix) this.base = entry.position;
     }
-    if (count) this.entries = this.entries.slice(count);
+    if (kept.length !== this.entries.length) this.entries = kept;
   }
 }

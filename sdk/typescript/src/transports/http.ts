@@ -1,5 +1,5 @@
 import { ApiError, apiError } from "../errors.js";
-import type { AckBatch } from "../ledger.js";
+import { ackBody, type AckBatch } from "../ledger.js";
 import type { Connection, Ended, Link } from "./link.js";
 
 /** `base` + `path`, with the query `params` that are defined. */
@@ -51,6 +51,19 @@ export function fetchConnection(link: Link, cumulative: boolean, run: (signal: A
 export const ACK_RETRY_MS = 1_000;
 
 /**
+ * Whether an error answering `POST /v1/ack` refuses the acknowledgement for
+ * good: a client error that asking again the same way cannot change (403,
+ * `invalid_body`, `empty_ack`, `beyond_sent`, `invalid_id`, `too_many_ids`,
+ * `body_too_large`, a proxy's 404, ...). Not a 401 (a fresh token may
+ * help), 408 or 429 (the service is busy), nor `unreadable_body` (the
+ * connection broke on the way): those go again. (`unknown_id` is neither:
+ * it means done.)
+ */
+export function ackRefusedForGood(error: ApiError): boolean {
+  return error.status >= 400 && error.status < 500 && !error.isAuth && !error.isRetryable && error.code !== "unreadable_body";
+}
+
+/**
  * Sends acknowledgements by `POST /v1/ack`, one request at a time: what the
  * application finishes meanwhile goes in the next one, mostly as one
  * cumulative `through`.
@@ -84,18 +97,15 @@ export class AckPoster {
     }
   }
 
-  /** Posts `batch`; false if it should be tried again later. */
+  /** Posts `batch`; false if it should be tried again later, true once it is taken or refused for good. */
   private async post(batch: AckBatch): Promise<boolean> {
     let token = "";
     try {
       token = await this.link.freshToken();
-      const body: { through?: number; ids?: string[] } = {};
-      if (batch.through !== undefined) body.through = batch.through;
-      if (batch.ids.length) body.ids = batch.ids;
       const response = await this.link.fetch(`${this.link.base}/v1/ack`, {
         method: "POST",
         headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: JSON.stringify(body),
+        body: JSON.stringify(ackBody(batch)),
       });
       if (response.ok) {
         await response.body?.cancel();
@@ -106,6 +116,11 @@ export class AckPoster {
       // An id the service does not hold is done; the others were taken all the same.
       if (error.code === "unknown_id") {
         this.link.confirmed(batch);
+        return true;
+      }
+      // Dropped, as over a WebSocket: sent again every second, it would be refused for ever.
+      if (ackRefusedForGood(error)) {
+        this.link.ackRefused(batch, error);
         return true;
       }
       if (error.isAuth) this.link.refused(token);

@@ -25,6 +25,8 @@ export interface Link {
   confirmed(batch: AckBatch): void;
   /** `batch` was not taken: it goes again. */
   notTaken(batch: AckBatch, why: unknown): void;
+  /** The service refused `batch` for good (`why`): it is not sent again. */
+  ackRefused(batch: AckBatch, why: Error): void;
   /** A fresh token, for a request after the connection opened (an acknowledgement, the next poll). */
   freshToken(): Promise<string>;
   /** The service refused `token`. */

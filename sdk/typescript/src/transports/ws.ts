@@ -1,10 +1,10 @@
 import { apiError } from "../errors.js";
-import type { AckBatch } from "../ledger.js";
+import { ackBody, type AckBatch } from "../ledger.js";
 import type { Notification } from "../types.js";
 import { ACK_RETRY_MS, endedBy, endpoint } from "./http.js";
 import type { Connection, Ended, Link } from "./link.js";
 
-/** Error frames that answer an `ack` frame instead of `acked`; the connection stays open. */
+/** Error frames that refuse an `ack` frame for good, instead of `acked`; the connection stays open. */
 const ACK_REFUSALS = new Set(["empty_ack", "too_many_ids", "invalid_id", "beyond_sent"]);
 
 /** How long the check of a failed handshake may take. */
@@ -39,10 +39,7 @@ export function openWebSocket(link: Link): Connection {
     if (socket.readyState !== 1) return;
     let batch: AckBatch | null;
     while ((batch = link.takeAcks(true))) {
-      const frame: { type: "ack"; through?: number; ids?: string[] } = { type: "ack" };
-      if (batch.through !== undefined) frame.through = batch.through;
-      if (batch.ids.length) frame.ids = batch.ids;
-      socket.send(JSON.stringify(frame));
+      socket.send(JSON.stringify({ type: "ack", ...ackBody(batch) }));
       unanswered.push(batch);
     }
   };
@@ -68,8 +65,9 @@ export function openWebSocket(link: Link): Connection {
         const batch = unanswered.shift();
         if (batch) link.confirmed(batch);
       } else if (frame.type === "error" && frame.code && ACK_REFUSALS.has(frame.code)) {
+        // Nothing of it was taken, and sending it again would be refused again: it is dropped.
         const batch = unanswered.shift();
-        if (batch) link.notTaken(batch, new Error(`${frame.code}: ${frame.message ?? ""}`));
+        if (batch) link.ackRefused(batch, new Error(`${frame.code}: ${frame.message ?? ""}`));
       } else if (frame.type === "error" && frame.code === "unavailable") {
         // In place of `acked` while the inbox is unreachable (or before a
         // close, which would give the batch back anyway): it goes again later.

@@ -103,6 +103,32 @@ describe("receiving", () => {
     h.client.close();
   });
 
+  test("a handler that rejects is reported and holds back neither the notifications after it nor their acknowledgement", async () => {
+    const h = start();
+    const acked: string[] = [];
+    h.client.on("acked", ({ ids }) => void acked.push(...ids));
+    h.client.on("notification", async (n) => {
+      if (n.id === "a") throw new Error("rejected");
+    });
+    await until("a connection", () => h.ws.connections.length === 1);
+    const first = h.ws.last;
+    first.deliver(notification("a", 1), notification("b", 2), notification("c", 3));
+    await until("b and c acknowledged", () => first.ids.length === 2);
+    assert.deepEqual(h.received.map((n) => n.id), ["a", "b", "c"]);
+    assert.equal(h.errors.length, 1);
+    assert.match(h.errors[0]!.message, /rejected/);
+    for (const batch of first.sent) first.link.confirmed(batch);
+    assert.deepEqual(acked, ["b", "c"], "confirmed");
+    assert.equal(h.client.position, undefined, "resumes before a");
+    first.end({ kind: "lost", reason: "ack timeout" });
+    await until("reconnected", () => h.ws.connections.length === 2);
+    h.ws.last.deliver(notification("a", 1), notification("d", 4));
+    await until("a failed again, d acknowledged", () => h.ws.last.ids.includes("d"));
+    assert.equal(h.errors.length, 2, "each failure told");
+    assert.deepEqual(h.received.map((n) => n.id), ["a", "b", "c", "a", "d"]);
+    h.client.close();
+  });
+
   test("a notification that comes before any handler waits for one", async () => {
     const h = start();
     await until("a connection", () => h.ws.connections.length === 1);

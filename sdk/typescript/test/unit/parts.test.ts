@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
 import { backoffDelay } from "../../src/backoff.js";
-import { Ledger } from "../../src/ledger.js";
+import { Ledger, ackBody } from "../../src/ledger.js";
 import { TokenSource, expiry } from "../../src/token.js";
 import { SseParser } from "../../src/transports/sse-parser.js";
 
@@ -71,6 +71,42 @@ describe("ledger", () => {
     }
     assert.equal(ledger.take(true)?.ids.length, 1000);
     assert.equal(ledger.take(true)?.ids.length, 500);
+  });
+
+  test("a notification a handler failed on does not hold back the pruning of those confirmed after it", () => {
+    const ledger = new Ledger();
+    ledger.newConnection();
+    ledger.receive("a", 1);
+    ledger.fail("a");
+    for (let i = 2; i <= 100; i++) {
+      ledger.receive(`n${i}`, i);
+      ledger.settle(`n${i}`);
+    }
+    const batch = ledger.take(true)!;
+    assert.equal(batch.through, undefined, "a is not acknowledged");
+    assert.equal(batch.ids.length, 99);
+    assert.equal(ledger.confirm(batch).length, 99);
+    assert.equal(ledger.held, 1, "only a is held");
+    assert.equal(ledger.resumeAfter, undefined, "a later connection resumes before a");
+    // a comes again, and one of them too (the service had not heard): that one is acknowledged again, not handed over.
+    ledger.newConnection();
+    assert.equal(ledger.receive("a", 1), "new");
+    assert.equal(ledger.receive("n50", 50), "duplicate");
+    assert.deepEqual(ledger.take(true), { ids: ["n50"], conn: 2 });
+    // This time a's handler resolves: through covers both.
+    ledger.settle("a");
+    const last = ledger.take(true)!;
+    assert.deepEqual(last, { through: 50, ids: [], conn: 2 });
+    assert.deepEqual(ledger.confirm(last), ["a", "n50"]);
+    assert.equal(ledger.held, 0);
+    assert.equal(ledger.resumeAfter, 50);
+    assert.equal(ledger.receive("n99", 99), "duplicate", "remembered after pruning");
+  });
+
+  test("ackBody: through when there is one, ids when there are some", () => {
+    assert.deepEqual(ackBody({ through: 7, ids: [], conn: 1 }), { through: 7 });
+    assert.deepEqual(ackBody({ ids: ["a"], conn: 1 }), { ids: ["a"] });
+    assert.deepEqual(ackBody({ through: 7, ids: ["a"], conn: 1 }), { through: 7, ids: ["a"] });
   });
 
   test("a poll's cursor confirms what it covers", () => {

@@ -65,3 +65,36 @@ test("an acknowledgement answered `unavailable` is not taken: it goes again, and
   assert.equal(client.position, 7);
   client.close();
 });
+
+test("an ack frame refused for good is dropped, with one error event naming it and why", async () => {
+  const client = new NotificationClient(
+    { url: "http://notify.test", token: "t", transports: ["ws"], ack: "manual", WebSocket: FakeSocket as unknown as WebSocketConstructor },
+    { connectivity: new MockConnectivity() },
+  );
+  const errors: Error[] = [];
+  client.on("error", (e) => void errors.push(e));
+  client.on("notification", () => {});
+  FakeSocket.last = undefined;
+  await until("a socket", () => FakeSocket.last !== undefined);
+  const socket = FakeSocket.last!;
+  socket.open();
+  socket.frame({ type: "notification", ...notification("a", 7) });
+  socket.frame({ type: "notification", ...notification("b", 8) });
+  socket.frame({ type: "notification", ...notification("c", 9) });
+  client.ack("b");
+  await until("an ack frame", () => socket.sent.length === 1);
+  assert.deepEqual(socket.sent[0], { type: "ack", ids: ["b"] });
+  socket.frame({ type: "error", code: "invalid_id", message: "an id is not 1 to 128 characters" });
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!.message, /1 id \(b\)/);
+  assert.match(errors[0]!.message, /invalid_id/);
+  // The next acknowledgement goes without it.
+  client.ack("c");
+  await until("a second ack frame", () => socket.sent.length === 2);
+  assert.deepEqual(socket.sent[1], { type: "ack", ids: ["c"] });
+  socket.frame({ type: "acked", ids: ["c"] });
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(socket.sent.length, 2, "b is not sent again on this connection");
+  assert.equal(errors.length, 1);
+  client.close();
+});
