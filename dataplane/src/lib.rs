@@ -22,8 +22,9 @@
 //! - [`forward`]: the stream from directors to distributors.
 //! - [`standalone`]: the whole service in one process, on SQLite and
 //!   in-process presence.
-//! - [`config`], [`retry`], [`serve`], [`shutdown`]: flags' errors, retrying
-//!   with backoff, serving the ports, and the signal to drain.
+//! - [`config`], [`retry`], [`serve`], [`shutdown`], [`tasks`]: flags'
+//!   errors, retrying with backoff, serving the ports, the signal to drain,
+//!   and the tasks of a role under one token, drained within a grace period.
 
 pub mod admin;
 pub mod api_error;
@@ -47,4 +48,5 @@ pub mod retry;
 pub mod serve;
 pub mod shutdown;
 pub mod standalone;
+pub mod tasks;
 pub mod whole_number;

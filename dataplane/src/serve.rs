@@ -40,17 +40,6 @@ pub async fn serve(
     public.and(admin)
 }
 
-/// A token cancelled when `shutdown` completes.
-pub fn cancel_on(shutdown: impl Future<Output = ()> + Send + 'static) -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        cancel.cancel();
-    });
-    token
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

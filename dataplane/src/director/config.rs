@@ -17,6 +17,7 @@ use crate::log::{KafkaArgs, KafkaReader, LogReader};
 use crate::metrics::{DependencyMetrics, DirectorMetrics};
 use crate::presence::{Presence, RedisArgs};
 use crate::retry::{self, Backoff};
+use crate::tasks::{GRACE, Tasks};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DirectorArgs {
@@ -164,19 +165,19 @@ impl DirectorArgs {
             metrics,
         )?;
         let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
-        let stop = crate::serve::cancel_on(shutdown);
+        let tasks = Tasks::until(shutdown);
+        let stop = tasks.stop();
         let ready = Ready::new(stop.clone());
         // The admin port outlives `stop`: /readyz answers `draining` while
         // routing drains.
-        let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
-        let admin_server = tokio::spawn(
-            axum::serve(admin_listener, admin::router(registry, ready.clone()))
-                .with_graceful_shutdown(async move {
-                    let _ = admin_stopped.await;
-                })
-                .into_future(),
-        );
-        tokio::spawn(dependencies::watch(
+        let admin_server = axum::serve(admin_listener, admin::router(registry, ready.clone()))
+            .with_graceful_shutdown(tasks.done().cancelled_owned());
+        tasks.spawn(async {
+            if let Err(e) = admin_server.await {
+                tracing::error!(error = %e, "the admin port failed");
+            }
+        });
+        tasks.spawn(dependencies::watch(
             vec![
                 Dependency::KafkaReader(log),
                 Dependency::Redis(presence),
@@ -187,11 +188,13 @@ impl DirectorArgs {
         ));
 
         tracing::info!(topic = %self.kafka.kafka_topic, group = %self.kafka_group, "director routing");
-        tokio::spawn(self.routing.purge(inbox, stop.clone()));
+        tasks.spawn(self.routing.purge(inbox, stop.clone()));
         ready.started();
-        consume.run(stop.cancelled_owned()).await;
-        let _ = stop_admin.send(());
-        admin_server.await??;
+        let routing = async {
+            consume.run(stop.cancelled_owned()).await;
+            Ok(())
+        };
+        tasks.run(routing, GRACE).await?;
         tracing::info!("director stopped");
         Ok(())
     }

@@ -17,6 +17,7 @@ use crate::forward_secret::{ForwardSecret, ForwardSecretArgs};
 use crate::inbox::{Inbox, PostgresArgs};
 use crate::metrics::{DependencyMetrics, DistributorMetrics};
 use crate::presence::{Presence, RedisArgs};
+use crate::tasks::{GRACE, Tasks};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DistributorArgs {
@@ -126,7 +127,8 @@ impl DistributorArgs {
         let inbox: Arc<dyn Inbox> = Arc::new(self.postgres.inbox()?);
         let presence: Arc<dyn Presence> = Arc::new(self.redis.presence().await?);
         let mut registry = Registry::default();
-        let stop = crate::serve::cancel_on(shutdown);
+        let tasks = Tasks::until(shutdown);
+        let stop = tasks.stop();
         let distributor = Arc::new(
             self.connections.distributor(Parts {
                 id: self
@@ -147,13 +149,17 @@ impl DistributorArgs {
             Some(address) => address.clone(),
             None => forward.local_addr()?.to_string(),
         };
-        tokio::spawn(announce(distributor.clone(), advertised));
+        tasks.spawn(announce(distributor.clone(), advertised));
         let forward_server = axum::serve(forward, super::forward_in::router(distributor.clone()))
             .with_graceful_shutdown(stop.clone().cancelled_owned());
-        tokio::spawn(forward_server.into_future());
+        tasks.spawn(async {
+            if let Err(e) = forward_server.await {
+                tracing::error!(error = %e, "the forward port failed");
+            }
+        });
         let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
         tracing::info!(id = %distributor.id, http = %self.http_addr, admin = %self.admin.admin_addr, "distributor serving");
-        tokio::spawn(dependencies::watch(
+        tasks.spawn(dependencies::watch(
             vec![Dependency::Redis(presence), Dependency::Postgres(inbox)],
             DependencyMetrics::default().register(&mut registry),
             stop.clone(),
@@ -161,13 +167,13 @@ impl DistributorArgs {
         let ready = Ready::new(stop.clone());
         ready.started();
         let admin_router = admin::router(registry, ready);
-        crate::serve::serve(
+        let serving = crate::serve::serve(
             (public, router(distributor).merge(crate::openapi::router())),
             &self.listen,
             (admin_listener, admin_router),
             stop,
-        )
-        .await?;
+        );
+        tasks.run(async { Ok(serving.await?) }, GRACE).await?;
         tracing::info!("distributor stopped");
         Ok(())
     }

@@ -15,6 +15,7 @@ use crate::dependencies::{self, Dependency};
 use crate::json_body::BodyLimits;
 use crate::log::{KafkaArgs, KafkaLog, Log};
 use crate::metrics::{DependencyMetrics, ReceiverMetrics};
+use crate::tasks::{GRACE, Tasks};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReceiverArgs {
@@ -107,11 +108,12 @@ impl ReceiverArgs {
         let admin = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
         tracing::info!(http = %self.http_addr, admin = %self.admin.admin_addr, topic = %self.kafka.kafka_topic, "receiver serving");
 
-        let stop = crate::serve::cancel_on(shutdown);
+        let tasks = Tasks::until(shutdown);
+        let stop = tasks.stop();
         let ready = Ready::new(stop.clone());
         // Started once the partition count is read: the first publishes
         // would wait for it. Later, Kafka away does not make it unready.
-        tokio::spawn({
+        tasks.spawn({
             let (ready, stop) = (ready.clone(), stop.clone());
             async move {
                 tokio::select! {
@@ -120,19 +122,19 @@ impl ReceiverArgs {
                 }
             }
         });
-        tokio::spawn(dependencies::watch(
+        tasks.spawn(dependencies::watch(
             vec![Dependency::KafkaLog(log)],
             dependency_metrics,
             stop.clone(),
         ));
         let admin_router = admin::router(registry, ready);
-        crate::serve::serve(
+        let serving = crate::serve::serve(
             (public, router(receiver).merge(crate::openapi::router())),
             &self.listen,
             (admin, admin_router),
             stop,
-        )
-        .await?;
+        );
+        tasks.run(async { Ok(serving.await?) }, GRACE).await?;
         tracing::info!("receiver stopped");
         Ok(())
     }

@@ -29,6 +29,7 @@ use crate::log::SqliteLog;
 use crate::metrics::{DirectorMetrics, DistributorMetrics, ReceiverMetrics};
 use crate::presence::MemoryPresence;
 use crate::receiver::LimitArgs;
+use crate::tasks::{GRACE, Tasks};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StandaloneArgs {
@@ -72,7 +73,8 @@ impl StandaloneArgs {
         let inbox: Arc<dyn Inbox> = Arc::new(SqliteInbox::new(database));
         let presence = Arc::new(MemoryPresence::default());
 
-        let stop = crate::serve::cancel_on(shutdown);
+        let tasks = Tasks::until(shutdown);
+        let stop = tasks.stop();
         let receiver = self.limits.receiver(
             log.clone(),
             credentials.publisher.clone(),
@@ -126,21 +128,27 @@ impl StandaloneArgs {
             .merge(crate::distributor::router(distributor))
             .merge(crate::openapi::router())
             .merge(demo::router(demo_tokens));
-        tokio::spawn(self.routing.purge(inbox, stop.clone()));
+        tasks.spawn(self.routing.purge(inbox, stop.clone()));
         // No `notif_dependency_up`: the log and the inbox are in this
         // process, and have no server to lose.
         let ready = Ready::new(stop.clone());
         ready.started();
         let admin_router = crate::admin::router(registry, ready);
+        // Serving and routing (a task of its own) drain together; the
+        // process leaves when both are done.
         let routing = tokio::spawn(routing.run(stop.clone().cancelled_owned()));
-        crate::serve::serve(
+        let serving = crate::serve::serve(
             (public, public_router),
             &self.listen,
             (admin, admin_router),
             stop,
-        )
-        .await?;
-        routing.await?;
+        );
+        let main = async {
+            serving.await?;
+            routing.await?;
+            Ok(())
+        };
+        tasks.run(main, GRACE).await?;
         tracing::info!("standalone stopped");
         Ok(())
     }
