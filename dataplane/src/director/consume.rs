@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::lane::{Done, Item, Lane};
 use super::offsets::PartitionOffsets;
@@ -211,7 +212,8 @@ impl Consume {
                     state.pressure.subscribe(),
                     state.stores.get(recipient).map(|(position, _)| *position),
                 )
-                .run(),
+                .run()
+                .instrument(tracing::info_span!("lane", %recipient)),
             );
             LaneHandle {
                 items,

@@ -11,6 +11,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use super::session::Session;
@@ -104,9 +105,20 @@ pub async fn poll(
                 ApiError::unavailable("the inbox is unreachable; poll again later", 5)
             })?;
     }
-    let page_size = distributor.page_size as usize;
-    let stop = distributor.stop.clone();
-    let mut session = Session::open(distributor, recipient, query.after, "poll", NEXT_POLL).await?;
+    let session = Session::open(distributor, recipient, query.after, "poll", NEXT_POLL).await?;
+    let span = session.span();
+    answer(session, query.after, wait).instrument(span).await
+}
+
+/// Answers a poll on `session`: what follows `after`, waiting up to `wait`
+/// for the first.
+async fn answer(
+    mut session: Session,
+    after: Option<u64>,
+    wait: Duration,
+) -> Result<Json<PollResponse>, ApiError> {
+    let page_size = session.page_size();
+    let stop = session.stop();
     let mut notifications = Vec::new();
     // The first may be waited for (the inbox is read however long it
     // takes); the rest only taken if already there.
@@ -127,7 +139,7 @@ pub async fn poll(
             }
         }
     }
-    let next = notifications.last().map(|n| n.position).or(query.after);
+    let next = notifications.last().map(|n| n.position).or(after);
     Ok(Json(PollResponse {
         notifications,
         next,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::live::{Feed, Known, Subscription};
 use super::relay::{self, Relayed};
@@ -48,6 +49,7 @@ pub struct Session {
     pub recipient: String,
     connection: Connection,
     transport: &'static str,
+    span: tracing::Span,
     distributor: Arc<Distributor>,
     heartbeat: JoinHandle<()>,
     live: Subscription,
@@ -102,7 +104,11 @@ impl Session {
                 tracing::warn!(error = %e, "cannot register a connection in presence");
                 ApiError::unavailable("presence is unreachable; reconnect later", 5)
             })?;
-        let heartbeat = tokio::spawn(heartbeat(distributor.clone(), connection.clone()));
+        let span =
+            tracing::info_span!("connection", %recipient, transport, connection = %connection.id);
+        let heartbeat = tokio::spawn(
+            heartbeat(distributor.clone(), connection.clone()).instrument(span.clone()),
+        );
         distributor
             .metrics
             .connections
@@ -112,6 +118,7 @@ impl Session {
             recipient,
             connection,
             transport,
+            span,
             distributor,
             heartbeat,
             live,
@@ -236,6 +243,17 @@ impl Session {
     /// Cancelled when the distributor stops.
     pub fn stop(&self) -> tokio_util::sync::CancellationToken {
         self.distributor.stop.clone()
+    }
+
+    /// The most notifications one answer to a poll carries.
+    pub fn page_size(&self) -> usize {
+        self.distributor.page_size as usize
+    }
+
+    /// The connection's span: recipient, transport and connection id, for
+    /// what is logged while serving it.
+    pub fn span(&self) -> tracing::Span {
+        self.span.clone()
     }
 }
 
@@ -367,7 +385,9 @@ async fn heartbeat(distributor: Arc<Distributor>, connection: Connection) {
         match registered {
             Ok(0) => {}
             Ok(_) => {
-                tracing::warn!(recipient = %connection.recipient, connection = %connection.id, "the connection was missing from presence; it reads its inbox again");
+                tracing::warn!(
+                    "the connection was missing from presence; it reads its inbox again"
+                );
                 distributor
                     .live
                     .read_inbox_again(&connection.recipient, &connection.id);

@@ -13,6 +13,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::{Stream, StreamExt, stream};
 use serde::Deserialize;
+use tracing::Instrument;
 use utoipa::IntoParams;
 
 use super::envelope::check_position;
@@ -86,9 +87,10 @@ pub async fn connect(
 
     // The inbox, then live notifications, until the client leaves (which
     // drops the stream and the session) or the distributor stops.
+    let span = session.span();
     let events = stream::unfold(Some(session), move |state| {
         let stop = stop.clone();
-        async move {
+        let next = async move {
             let mut session = state?;
             tokio::select! {
                 fed = session.next() => match fed {
@@ -101,7 +103,8 @@ pub async fn connect(
                 },
                 () = stop.cancelled() => None,
             }
-        }
+        };
+        next.instrument(span.clone())
     });
     Ok(Sse::new(events.map(Ok)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

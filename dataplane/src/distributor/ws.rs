@@ -13,6 +13,7 @@ use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::session::{FeedError, Session};
@@ -142,7 +143,10 @@ pub async fn connect(
         .write_buffer_size(0)
         .max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_MESSAGE);
-    Ok(upgrade.on_upgrade(move |socket| serve(socket, session)))
+    Ok(upgrade.on_upgrade(move |socket| {
+        let span = session.span();
+        serve(socket, session).instrument(span)
+    }))
 }
 
 /// Close code for a client that did not keep up with its notifications.
