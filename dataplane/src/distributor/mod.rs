@@ -40,6 +40,12 @@ use crate::inbox::Inbox;
 use crate::metrics::DistributorMetrics;
 use crate::presence::Presence;
 
+/// How often a quiet connection gets a keep-alive (an SSE comment, a
+/// WebSocket ping): proxies keep it open, and a client that hears nothing
+/// for several of them knows its distributor is gone, even when nothing
+/// closed the connection (a hung process, a lost peer).
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 /// Everything the client endpoints need.
 pub struct Distributor {
     /// This distributor's id in presence, unique among the running ones.

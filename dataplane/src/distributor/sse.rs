@@ -106,7 +106,7 @@ pub async fn connect(
         };
         next.instrument(span.clone())
     });
-    Ok(Sse::new(events.map(Ok)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(Sse::new(events.map(Ok)).keep_alive(KeepAlive::new().interval(super::KEEP_ALIVE)))
 }
 
 /// The position in `Last-Event-ID`, if there is one. An empty header is none

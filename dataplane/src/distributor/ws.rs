@@ -157,6 +157,10 @@ pub const CLOSE_SILENT: u16 = 4002;
 
 async fn serve(mut socket: WebSocket, mut session: Session) {
     let stop = session.stop();
+    let mut keep_alive = tokio::time::interval_at(
+        tokio::time::Instant::now() + super::KEEP_ALIVE,
+        super::KEEP_ALIVE,
+    );
     loop {
         tokio::select! {
             fed = session.next() => match fed {
@@ -212,6 +216,11 @@ async fn serve(mut socket: WebSocket, mut session: Session) {
                     Message::Ping(_) | Message::Pong(_) => continue,
                 };
                 if send(&mut socket, &reply).await.is_err() {
+                    return;
+                }
+            }
+            _ = keep_alive.tick() => {
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
                     return;
                 }
             }

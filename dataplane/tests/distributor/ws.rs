@@ -192,6 +192,20 @@ async fn a_stopping_distributor_closes_its_connections_as_going_away() {
     d.db.drop_database().await;
 }
 
+/// An idle connection gets a ping every 15 s: proxies keep it open, and the
+/// client, hearing it, does not take the distributor for gone.
+#[tokio::test]
+async fn an_idle_connection_is_pinged() {
+    let d = TestDistributor::start().await;
+    let mut socket = connect_present(&d, "u").await;
+    let waited = dataplane::distributor::KEEP_ALIVE + Duration::from_secs(5);
+    match tokio::time::timeout(waited, socket.next()).await {
+        Ok(Some(Ok(Message::Ping(_)))) => {}
+        other => panic!("expected a ping within {waited:?}, got {other:?}"),
+    }
+    d.db.drop_database().await;
+}
+
 #[tokio::test]
 async fn a_handshake_without_a_valid_token_is_refused_with_401() {
     let d = TestDistributor::start().await;

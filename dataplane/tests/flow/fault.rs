@@ -20,17 +20,36 @@ use tokio::time::Instant;
 use crate::{Service, token};
 
 /// Recipients, each with one client; their transports take turns.
-const RECIPIENTS: usize = 12;
+const RECIPIENTS: usize = 96;
 const TRANSPORTS: [Transport; 3] = [Transport::WebSocket, Transport::Sse, Transport::LongPoll];
-/// Between rounds of one notification to each recipient.
+/// Between rounds of publishing; a round waits for the one before it to be
+/// answered.
 const TICK: Duration = Duration::from_millis(40);
+/// Notifications offered per second during an outage of seconds: more
+/// than the service takes here, so that it runs at its limit.
+const SHORT_RATE: usize = 10_000;
+/// Notifications offered per second during an outage of minutes: what
+/// piles up for the recipients cut off must still arrive within
+/// [`Timeline::settle`] once the outage ends.
+const LONG_RATE: usize = 300;
+/// An outage at least this long is a long one.
+const LONG: Duration = Duration::from_secs(60);
+/// Each scenario publishes until at least this many were accepted, however
+/// long its timeline, so that the eight scenarios of the suite (five here,
+/// three in `exclusive`) accept 100,000 between them.
+const ACCEPTED_AT_LEAST: usize = 12_500;
+/// The longest publishing may go on past its timeline to get there.
+const ACCEPTED_WITHIN: Duration = Duration::from_secs(120);
 
-/// How long publishing lasts, and when the fault comes and ends.
+/// How long publishing lasts and how fast, and when the fault comes and
+/// ends.
 #[derive(Debug, Clone, Copy)]
 pub struct Timeline {
     pub load: Duration,
     pub fault_at: Duration,
     pub recovery_at: Duration,
+    /// Notifications offered per second.
+    pub rate: usize,
 }
 
 impl Timeline {
@@ -48,6 +67,11 @@ impl Timeline {
             load: fault_at + outage + after,
             fault_at,
             recovery_at: fault_at + outage,
+            rate: if outage >= LONG {
+                LONG_RATE
+            } else {
+                SHORT_RATE
+            },
         }
     }
 
@@ -182,69 +206,97 @@ fn offline_through_the_fault(i: usize) -> bool {
 /// How long after the recovery the offline recipients' clients come back.
 const BACK_ONLINE: Duration = Duration::from_secs(1);
 
-/// Publishes a round of one notification to each recipient every
-/// [`TICK`] for `load`, from round 1, through `url`. Returns how many were
-/// published, and each recipient's accepted ids, in publish order.
+/// Publishes `timeline.rate` notifications a second, a round every
+/// [`TICK`], for `timeline.load` and on until [`ACCEPTED_AT_LEAST`] were
+/// accepted, through `url`. Returns how many were published, and each
+/// recipient's accepted ids, in publish order.
 async fn publish(
     url: String,
-    recipients: Vec<String>,
-    load: Duration,
+    mut publisher: Publisher,
+    timeline: Timeline,
 ) -> (usize, Vec<Vec<String>>) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("a client");
-    let mut accepted = vec![Vec::new(); recipients.len()];
+    let per_round = (timeline.rate * TICK.as_millis() as usize / 1000).max(1);
     let mut published = 0;
     let mut tick = tokio::time::interval(TICK);
-    let end = Instant::now() + load;
-    for round in 1.. {
+    let end = Instant::now() + timeline.load;
+    loop {
         tick.tick().await;
-        if Instant::now() >= end {
+        let now = Instant::now();
+        if now >= end
+            && (publisher.accepted_count() >= ACCEPTED_AT_LEAST || now >= end + ACCEPTED_WITHIN)
+        {
             break;
         }
-        published += recipients.len();
-        if let Some(ids) = publish_round(&http, &url, &recipients, round).await {
-            for (list, id) in accepted.iter_mut().zip(ids) {
-                list.push(id);
-            }
-        }
+        published += per_round;
+        publisher.round(&http, &url, per_round).await;
     }
-    (published, accepted)
+    (published, publisher.accepted)
 }
 
-/// Publishes one notification to each recipient, `{recipient}-{round}`,
-/// tried three times (on other receivers, behind a balancer) while it is
-/// not accepted; their ids once accepted.
-async fn publish_round(
-    http: &reqwest::Client,
-    url: &str,
-    recipients: &[String],
-    round: usize,
-) -> Option<Vec<String>> {
-    let ids: Vec<String> = recipients
-        .iter()
-        .map(|r| format!("{r}-{round:05}"))
-        .collect();
-    let notifications: Vec<_> = recipients
-        .iter()
-        .zip(&ids)
-        .map(|(r, id)| serde_json::json!({"recipient": r, "id": id, "payload": round}))
-        .collect();
-    let body = serde_json::json!({ "notifications": notifications });
-    for _ in 0..3 {
-        let answer = http
-            .post(format!("{url}/v1/notifications"))
-            .bearer_auth(crate::API_KEY)
-            .json(&body)
-            .send()
-            .await;
-        if answer.is_ok_and(|a| a.status() == StatusCode::ACCEPTED) {
-            return Some(ids);
+/// Publishes to the recipients in turn, each notification to a recipient
+/// with an id ending in the recipient's next sequence number.
+struct Publisher {
+    recipients: Vec<String>,
+    /// The next sequence number of each recipient.
+    sequence: Vec<usize>,
+    /// The recipient the next round starts with.
+    next: usize,
+    /// Each recipient's accepted ids, in publish order.
+    accepted: Vec<Vec<String>>,
+}
+
+impl Publisher {
+    fn new(recipients: &[String]) -> Publisher {
+        Publisher {
+            recipients: recipients.to_vec(),
+            sequence: vec![0; recipients.len()],
+            next: 0,
+            accepted: vec![Vec::new(); recipients.len()],
         }
-        tokio::time::sleep(TICK).await;
     }
-    None
+
+    fn accepted_count(&self) -> usize {
+        self.accepted.iter().map(Vec::len).sum()
+    }
+
+    /// Publishes `count` notifications in one batch, tried three times (on
+    /// other receivers, behind a balancer) while it is not accepted;
+    /// whether it was.
+    async fn round(&mut self, http: &reqwest::Client, url: &str, count: usize) -> bool {
+        let ids: Vec<(usize, String)> = (0..count)
+            .map(|_| {
+                let i = self.next % self.recipients.len();
+                self.next += 1;
+                self.sequence[i] += 1;
+                (i, format!("{}-{:07}", self.recipients[i], self.sequence[i]))
+            })
+            .collect();
+        let notifications: Vec<_> = ids
+            .iter()
+            .map(|(i, id)| serde_json::json!({"recipient": self.recipients[*i], "id": id, "payload": id}))
+            .collect();
+        let body = serde_json::json!({ "notifications": notifications });
+        for _ in 0..3 {
+            let answer = http
+                .post(format!("{url}/v1/notifications"))
+                .bearer_auth(crate::API_KEY)
+                .json(&body)
+                .send()
+                .await;
+            if answer.is_ok_and(|a| a.status() == StatusCode::ACCEPTED) {
+                for (i, id) in ids {
+                    self.accepted[i].push(id);
+                }
+                return true;
+            }
+            tokio::time::sleep(TICK).await;
+        }
+        false
+    }
 }
 
 /// What the clients received against what was accepted.
@@ -257,7 +309,7 @@ pub struct Report {
     lost: usize,
     reordered: usize,
     /// The longest a client that stayed online went without a notification.
-    longest_pause: Duration,
+    pub longest_pause: Duration,
 }
 
 impl Report {
@@ -269,20 +321,20 @@ impl Report {
         for (i, (ids, log)) in accepted.iter().zip(received).enumerate() {
             let log = log.lock().expect("log");
             let mut seen = HashSet::new();
-            // Ids end in their round: a later one received first is out of
-            // order (an id accepted or not: a publish may have been written
-            // and its answer lost).
-            let mut last_round = None;
+            // Ids end in their sequence: a later one received first is out
+            // of order (an id accepted or not: a publish may have been
+            // written and its answer lost).
+            let mut last_sequence = None;
             for (id, _) in log.iter() {
                 if !seen.insert(id.clone()) {
                     report.duplicates += 1;
                     continue;
                 }
-                let round = id.rsplit('-').next().map(str::to_string);
-                if round <= last_round {
+                let sequence = id.rsplit('-').next().map(str::to_string);
+                if sequence <= last_sequence {
                     report.reordered += 1;
                 }
-                last_round = round;
+                last_sequence = sequence;
             }
             report.accepted += ids.len();
             report.delivered += ids.iter().filter(|id| seen.contains(*id)).count();
@@ -312,25 +364,22 @@ pub async fn under_load(
 ) -> Report {
     let recipients: Vec<String> = (0..RECIPIENTS).map(|i| format!("{name}-{i}")).collect();
     let (received, mut clients) = record(connect_url, &recipients);
-    // Round 0 reaches every client before the clock starts: the fault then
-    // comes while live delivery flows, not while a new director still joins
-    // its consumer group.
-    let http = reqwest::Client::new();
-    let warm_up = publish_round(&http, publish_url, &recipients, 0).await;
-    let warm_up = warm_up.expect("round 0 is accepted");
-    testenv::wait_until("round 0 reaches every client", SETTLE, async || {
+    // A first round, one notification each, reaches every client before
+    // the clock starts: the fault then comes while live delivery flows, not
+    // while a new director still joins its consumer group.
+    let mut publisher = Publisher::new(&recipients);
+    let warmed_up = publisher
+        .round(&reqwest::Client::new(), publish_url, RECIPIENTS)
+        .await;
+    assert!(warmed_up, "the first round is accepted");
+    testenv::wait_until("the first round reaches every client", SETTLE, async || {
         received
             .iter()
-            .zip(&warm_up)
-            .all(|(log, id)| log.lock().expect("log").iter().any(|(got, _)| got == id))
+            .all(|log| !log.lock().expect("log").is_empty())
     })
     .await;
     let started = Instant::now();
-    let publisher = tokio::spawn(publish(
-        publish_url.to_string(),
-        recipients.clone(),
-        timeline.load,
-    ));
+    let publisher = tokio::spawn(publish(publish_url.to_string(), publisher, timeline));
     tokio::time::sleep_until(started + timeline.fault_at).await;
     let offline: Vec<usize> = (0..RECIPIENTS)
         .filter(|i| offline_through_the_fault(*i))
@@ -345,10 +394,7 @@ pub async fn under_load(
     for &i in &offline {
         clients[i] = client(connect_url, &recipients, i, received[i].clone());
     }
-    let (published, mut accepted) = publisher.await.expect("the publisher");
-    for (list, id) in accepted.iter_mut().zip(warm_up) {
-        list.insert(0, id);
-    }
+    let (published, accepted) = publisher.await.expect("the publisher");
     let published = published + RECIPIENTS;
     let deadline = Instant::now() + timeline.settle();
     while !Report::of(published, &accepted, &received).is_complete() && Instant::now() < deadline {
@@ -357,7 +403,10 @@ pub async fn under_load(
     stop(clients, &recipients).await;
     let report = Report::of(published, &accepted, &received);
     println!("{name}: {report:?}");
-    assert!(report.accepted > 0, "{name}: nothing was accepted");
+    assert!(
+        report.accepted >= ACCEPTED_AT_LEAST,
+        "{name}: fewer than {ACCEPTED_AT_LEAST} accepted: {report:?}"
+    );
     assert_eq!(
         (report.lost, report.reordered),
         (0, 0),
@@ -426,26 +475,31 @@ async fn a_killed_receivers_publishers_go_on_with_the_other_and_lose_nothing() {
 /// A second director joins the consumer group under load, takes some of
 /// the partitions, and is killed as soon as it reads them: they go back to
 /// the first after the group's session timeout, which replays them from
-/// their committed offsets.
+/// their committed offsets. When the outage ends it joins again, and the
+/// partitions are shared out once more while publishing goes on.
 #[tokio::test]
 async fn a_director_joining_and_killed_under_load_loses_nothing() {
     let service = Service::distributed().await;
     let publish_url = service.publish_url();
     let mut killer = None;
+    let mut rejoined = None;
     let fault = async |phase| match phase {
         Phase::Fault => {
             let mut joining = service.role("director").twin();
             joining.start().await;
             killer = Some(tokio::spawn(kill_once_assigned(joining)));
         }
-        Phase::Recovery => killer.take().expect("it joined").await.expect("killed"),
+        Phase::Recovery => {
+            let mut killed = killer.take().expect("it joined").await.expect("killed");
+            killed.start().await;
+            rejoined = Some(killed);
+        }
     };
-    // Publishing goes on while it joins, and after it was killed.
-    let timeline = Timeline {
-        load: Duration::from_secs(8),
-        fault_at: Duration::from_millis(1200),
-        recovery_at: Duration::from_millis(2400),
-    };
+    let timeline = Timeline::outage(
+        Duration::from_millis(1200),
+        Duration::from_millis(1200),
+        Duration::from_millis(5600),
+    );
     let report = under_load(
         "director",
         &publish_url,
@@ -455,11 +509,13 @@ async fn a_director_joining_and_killed_under_load_loses_nothing() {
     )
     .await;
     assert_most_accepted(&report);
+    drop(rejoined);
     service.finish().await;
 }
 
-/// Kills `director` once it reads partitions (it shows their lag).
-async fn kill_once_assigned(mut director: testenv::notifd::Process) {
+/// Kills `director` once it reads partitions (it shows their lag), and
+/// gives it back to be started again.
+async fn kill_once_assigned(mut director: testenv::notifd::Process) -> testenv::notifd::Process {
     let metrics = format!("http://127.0.0.1:{}/metrics", director.admin);
     let deadline = Instant::now() + SETTLE;
     loop {
@@ -477,12 +533,15 @@ async fn kill_once_assigned(mut director: testenv::notifd::Process) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     director.kill();
+    director
 }
 
 /// One of two distributors paused (SIGSTOP) for 6 s under load, then let go
 /// on: its connections and its forwarding stream hang instead of closing.
 /// Its notifications wait out the acknowledgement timeout and are stored;
-/// its clients get them once it goes on, or from the other distributor.
+/// its clients get them once it goes on, or from the other distributor,
+/// which they reconnect to once they have heard nothing, not even a
+/// keep-alive, for the SDK's 75 s: a long pause costs them no more.
 #[tokio::test]
 async fn a_paused_distributor_loses_nothing() {
     let service = Service::distributed().await;
@@ -501,14 +560,19 @@ async fn a_paused_distributor_loses_nothing() {
     );
     let report = under_load("paused", &publish_url, &distributors.url(), timeline, fault).await;
     assert_most_accepted(&report);
+    assert!(
+        report.longest_pause < Duration::from_secs(120),
+        "clients left the paused distributor: {report:?}"
+    );
     drop(second);
     service.finish().await;
 }
 
 /// Redis loses every presence entry of the service under load (a flush, or
-/// a failover to a replica that had none): the director finds the
-/// recipients offline and stores their notifications until the
-/// distributors' heartbeats list their connections again.
+/// a failover to a replica that had none), and again every second while
+/// the outage lasts (none by default, minutes in `just fault-long`): the
+/// director finds the recipients offline and stores their notifications
+/// until the distributors' heartbeats list their connections again.
 #[tokio::test]
 async fn presence_flushed_under_load_loses_nothing() {
     let service = Service::distributed().await;
@@ -523,26 +587,26 @@ async fn presence_flushed_under_load_loses_nothing() {
         .get_multiplexed_async_connection()
         .await
         .expect("Redis");
-    let fault = async |phase| {
-        if phase == Phase::Fault {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}*"))
-                .query_async(&mut redis)
-                .await
-                .expect("the service's keys");
-            assert!(!keys.is_empty(), "presence holds the clients");
-            let _: () = redis::cmd("DEL")
-                .arg(&keys)
-                .query_async(&mut redis)
-                .await
-                .expect("deleted");
+    let mut flushing = None;
+    let fault = async |phase| match phase {
+        Phase::Fault => {
+            let flushed = flush_presence(&mut redis, &prefix).await;
+            assert!(flushed > 0, "presence held the clients");
+            let (mut redis, prefix) = (redis.clone(), prefix.clone());
+            flushing = Some(tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    flush_presence(&mut redis, &prefix).await;
+                }
+            }));
         }
+        Phase::Recovery => flushing.take().expect("flushing").abort(),
     };
-    let timeline = Timeline {
-        load: Duration::from_secs(6),
-        fault_at: Duration::from_secs(2),
-        recovery_at: Duration::from_secs(2),
-    };
+    let timeline = Timeline::outage(
+        Duration::from_secs(2),
+        Duration::ZERO,
+        Duration::from_secs(4),
+    );
     under_load(
         "flushed",
         &publish_url,
@@ -552,4 +616,21 @@ async fn presence_flushed_under_load_loses_nothing() {
     )
     .await;
     service.finish().await;
+}
+
+/// Deletes the service's presence entries (those under `prefix`); how many.
+async fn flush_presence(redis: &mut redis::aio::MultiplexedConnection, prefix: &str) -> usize {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(redis)
+        .await
+        .expect("the service's keys");
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(redis)
+            .await
+            .expect("deleted");
+    }
+    keys.len()
 }

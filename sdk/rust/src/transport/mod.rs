@@ -18,6 +18,12 @@ use crate::subscriber::{Error, Subscriber};
 /// How many ids are remembered for de-duplication.
 const REMEMBERED: usize = 10_000;
 
+/// A connection that hears nothing for this long is a dead one, even when
+/// nothing closed it (a hung server, a lost peer): the server sends
+/// keep-alives (SSE comments, WebSocket pings) every 15 s, and polls are
+/// answered within a minute.
+pub const SILENCE: Duration = Duration::from_secs(75);
+
 /// Acknowledgements to send: everything through a position, and ids.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Acks {
@@ -93,10 +99,8 @@ impl Link {
         Link {
             base_url: subscriber.base_url.clone(),
             token: subscriber.token.clone(),
-            // A silent connection is a dead one: the server sends keep-alives
-            // (SSE, WebSocket pings) and polls answer within a minute.
             http: reqwest::Client::builder()
-                .read_timeout(Duration::from_secs(75))
+                .read_timeout(SILENCE)
                 .build()
                 .unwrap_or_default(),
             after: subscriber.resume.after,

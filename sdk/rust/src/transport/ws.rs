@@ -5,7 +5,7 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use super::{Ended, Link, classify};
+use super::{Ended, Link, SILENCE, classify};
 use crate::notification::Notification;
 
 /// A frame's type, and an error frame's fields. A notification frame is
@@ -55,7 +55,10 @@ pub async fn run(link: &mut Link) -> Ended {
     let mut reason = String::from("the server closed the connection");
     loop {
         tokio::select! {
-            frame = incoming.next() => {
+            frame = tokio::time::timeout(SILENCE, incoming.next()) => {
+                let Ok(frame) = frame else {
+                    return Ended::Lost(format!("nothing heard from the server for {} s", SILENCE.as_secs()));
+                };
                 let text = match frame {
                     Some(Ok(Message::Text(text))) => text,
                     Some(Ok(Message::Close(close))) => {
