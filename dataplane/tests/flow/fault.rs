@@ -198,7 +198,8 @@ async fn stop(clients: Vec<JoinHandle<Error>>, recipients: &[String]) {
 
 /// Whether recipient `i` goes offline for the fault: its client leaves when
 /// the fault comes and a new one connects a moment after it ends, so what
-/// was published meanwhile must wait in its inbox. One of each transport.
+/// was published meanwhile must wait in its inbox. A quarter of the
+/// recipients, as many on each transport.
 fn offline_through_the_fault(i: usize) -> bool {
     i % 4 == 3
 }

@@ -349,6 +349,9 @@ function expiry(token) {
   }
 }
 
+// src/transports/link.ts
+var SILENCE_MS = 75e3;
+
 // src/errors.ts
 var ApiError = class extends Error {
   status;
@@ -412,6 +415,51 @@ function fetchConnection(link, cumulative, run) {
     close: () => abort.abort()
   };
 }
+var SilenceError = class extends Error {
+  name = "SilenceError";
+};
+var Silence = class {
+  constructor(outer, ms) {
+    this.outer = outer;
+    this.ms = ms;
+    this.stopped = new Promise(
+      (_, reject) => this.controller.signal.addEventListener("abort", () => reject(this.expired ? new SilenceError(`silent for ${ms} ms`) : outer.reason), { once: true })
+    );
+    this.stopped.catch(() => {
+    });
+    if (outer.aborted) this.controller.abort();
+    else outer.addEventListener("abort", this.onOuterAbort, { once: true });
+    this.heard();
+  }
+  outer;
+  ms;
+  controller = new AbortController();
+  timer;
+  stopped;
+  onOuterAbort = () => this.controller.abort();
+  /** Whether the request was abandoned for its silence. */
+  expired = false;
+  get signal() {
+    return this.controller.signal;
+  }
+  /** Something came: the silence starts again. */
+  heard() {
+    clearTimeout(this.timer);
+    if (this.controller.signal.aborted) return;
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.controller.abort();
+    }, this.ms);
+  }
+  /** `step`, or a rejection as soon as the request is aborted (closed, or silent). */
+  guard(step) {
+    return Promise.race([step, this.stopped]);
+  }
+  stop() {
+    clearTimeout(this.timer);
+    this.outer.removeEventListener("abort", this.onOuterAbort);
+  }
+};
 var ACK_RETRY_MS = 1e3;
 function ackRefusedForGood(error) {
   return error.status >= 400 && error.status < 500 && !error.isAuth && !error.isRetryable && error.code !== "unreadable_body";
@@ -492,23 +540,33 @@ async function loop(link, signal) {
     if (signal.aborted) return { kind: "closed" };
     const after = first ? link.after : link.ackedThrough() ?? link.after;
     const token = first ? link.token : await link.freshToken();
-    let response;
+    const silence = new Silence(signal, link.silenceMs);
+    let answer;
     try {
-      const wait = first || after !== void 0 && after !== confirmed ? 0 : link.pollWaitSecs;
-      response = await link.fetch(endpoint(link.base, "/v1/connect/poll", { after, wait }), {
-        headers: { Authorization: `Bearer ${token}` },
-        cache: "no-store",
-        signal
-      });
-    } catch (e) {
-      return signal.aborted ? { kind: "closed" } : { kind: "lost", reason: `a poll failed: ${String(e)}` };
+      let response;
+      try {
+        const wait = first || after !== void 0 && after !== confirmed ? 0 : link.pollWaitSecs;
+        response = await silence.guard(
+          link.fetch(endpoint(link.base, "/v1/connect/poll", { after, wait }), {
+            headers: { Authorization: `Bearer ${token}` },
+            cache: "no-store",
+            signal: silence.signal
+          })
+        );
+        if (!response.ok) {
+          const error = await silence.guard(apiError(response));
+          if (error.isAuth && !first) link.refused(token);
+          return endedBy(error);
+        }
+        answer = await silence.guard(response.json());
+      } catch (e) {
+        if (signal.aborted) return { kind: "closed" };
+        if (silence.expired) return { kind: "lost", reason: `a poll was not answered within ${link.silenceMs / 1e3} s: taken for dead` };
+        return { kind: "lost", reason: `a poll failed: ${String(e)}` };
+      }
+    } finally {
+      silence.stop();
     }
-    if (!response.ok) {
-      const error = await apiError(response);
-      if (error.isAuth && !first) link.refused(token);
-      return endedBy(error);
-    }
-    const answer = await response.json();
     if (after !== void 0) {
       link.confirmedThrough(after);
       confirmed = after;
@@ -572,29 +630,52 @@ function openSse(link) {
   return fetchConnection(link, true, (signal) => stream(link, signal));
 }
 async function stream(link, signal) {
-  let response;
+  const silence = new Silence(signal, link.silenceMs);
+  const silent = () => ({
+    kind: "lost",
+    reason: `the event stream was silent for ${link.silenceMs / 1e3} s (the service sends a keep-alive every 15 s): taken for dead`
+  });
   try {
-    response = await link.fetch(endpoint(link.base, "/v1/connect/sse", { after: link.after }), {
-      headers: { Authorization: `Bearer ${link.token}`, Accept: "text/event-stream" },
-      cache: "no-store",
-      signal
-    });
-  } catch (e) {
-    return signal.aborted ? { kind: "closed" } : { kind: "lost", reason: `the event stream could not be opened: ${String(e)}` };
-  }
-  if (!response.ok) return endedBy(await apiError(response));
-  if (!response.body) return { kind: "unusable", reason: "the event stream has no body" };
-  link.opened();
-  const parser = new SseParser();
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let reason = "the event stream ended";
-  for (; ; ) {
-    const { value, done } = await reader.read();
-    if (done) return { kind: "lost", reason };
-    for (const event of parser.push(value)) {
-      if (event.event === "notification") link.receive(JSON.parse(event.data));
-      else if (event.event === "error") reason = `the service ended the stream: ${event.data}`;
+    let response;
+    try {
+      response = await silence.guard(
+        link.fetch(endpoint(link.base, "/v1/connect/sse", { after: link.after }), {
+          headers: { Authorization: `Bearer ${link.token}`, Accept: "text/event-stream" },
+          cache: "no-store",
+          signal: silence.signal
+        })
+      );
+    } catch (e) {
+      if (signal.aborted) return { kind: "closed" };
+      return silence.expired ? silent() : { kind: "lost", reason: `the event stream could not be opened: ${String(e)}` };
     }
+    silence.heard();
+    if (!response.ok) return endedBy(await silence.guard(apiError(response)));
+    if (!response.body) return { kind: "unusable", reason: "the event stream has no body" };
+    link.opened();
+    const parser = new SseParser();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let reason = "the event stream ended";
+    for (; ; ) {
+      let chunk;
+      try {
+        chunk = await silence.guard(reader.read());
+      } catch (e) {
+        if (!silence.expired) throw e;
+        void reader.cancel().catch(() => {
+        });
+        return silent();
+      }
+      const { value, done } = chunk;
+      if (done) return { kind: "lost", reason };
+      silence.heard();
+      for (const event of parser.push(value)) {
+        if (event.event === "notification") link.receive(JSON.parse(event.data));
+        else if (event.event === "error") reason = `the service ended the stream: ${event.data}`;
+      }
+    }
+  } finally {
+    silence.stop();
   }
 }
 
@@ -725,6 +806,7 @@ var NotificationClient = class {
     this.factories = { ...FACTORIES, ...internals.transports };
     this.connectivity = internals.connectivity ?? browserConnectivity;
     this.random = internals.random ?? Math.random;
+    this.silenceMs = internals.silenceMs ?? SILENCE_MS;
     this.fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
     this.WebSocket = options.WebSocket ?? globalThis.WebSocket;
     this.ledger = new Ledger();
@@ -740,6 +822,7 @@ var NotificationClient = class {
   factories;
   connectivity;
   random;
+  silenceMs;
   fetch;
   WebSocket;
   current = { state: "connecting", transport: "ws" };
@@ -869,6 +952,7 @@ var NotificationClient = class {
       fetch: this.fetch,
       WebSocket: this.WebSocket,
       pollWaitSecs: Math.min(60, Math.max(0, this.options.pollWaitSecs ?? 25)),
+      silenceMs: this.silenceMs,
       opened: () => {
         if (connected || this.closed) return;
         connected = true;

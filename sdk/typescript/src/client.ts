@@ -3,7 +3,7 @@ import { Emitter } from "./emitter.js";
 import { Ledger, type AckBatch } from "./ledger.js";
 import { browserConnectivity, type Connectivity } from "./online.js";
 import { TokenSource } from "./token.js";
-import type { Connection, Ended, Link, TransportFactory } from "./transports/link.js";
+import { SILENCE_MS, type Connection, type Ended, type Link, type TransportFactory } from "./transports/link.js";
 import { openPoll } from "./transports/poll.js";
 import { openSse } from "./transports/sse.js";
 import { openWebSocket } from "./transports/ws.js";
@@ -20,12 +20,13 @@ export type ClientEvents = {
   error: [error: Error];
 };
 
-/** What tests replace: the transports, the clock's randomness, connectivity. */
+/** What tests replace: the transports, the clock's randomness, connectivity, how long a connection may be silent. */
 export interface Internals {
   transports?: Partial<Record<TransportName, TransportFactory>>;
   connectivity?: Connectivity;
   random?: () => number;
   now?: () => number;
+  silenceMs?: number;
 }
 
 const FACTORIES: Record<TransportName, TransportFactory> = { ws: openWebSocket, sse: openSse, poll: openPoll };
@@ -48,6 +49,7 @@ export class NotificationClient {
   private readonly factories: Record<TransportName, TransportFactory>;
   private readonly connectivity: Connectivity;
   private readonly random: () => number;
+  private readonly silenceMs: number;
   private readonly fetch: typeof fetch;
   private readonly WebSocket: WebSocketConstructor | undefined;
   private current: ClientState = { state: "connecting", transport: "ws" };
@@ -75,6 +77,7 @@ export class NotificationClient {
     this.factories = { ...FACTORIES, ...internals.transports };
     this.connectivity = internals.connectivity ?? browserConnectivity;
     this.random = internals.random ?? Math.random;
+    this.silenceMs = internals.silenceMs ?? SILENCE_MS;
     this.fetch = options.fetch ?? ((...args) => globalThis.fetch(...args));
     this.WebSocket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     this.ledger = new Ledger();
@@ -213,6 +216,7 @@ export class NotificationClient {
       fetch: this.fetch,
       WebSocket: this.WebSocket,
       pollWaitSecs: Math.min(60, Math.max(0, this.options.pollWaitSecs ?? 25)),
+      silenceMs: this.silenceMs,
       opened: () => {
         if (connected || this.closed) return;
         connected = true;

@@ -41,7 +41,16 @@ pub async fn run(link: &mut Link) -> Ended {
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0);
-    let socket = match tokio_tungstenite::connect_async_with_config(url, Some(config), true).await {
+    // A hung server's kernel still completes the TCP handshake: without a
+    // limit, the WebSocket handshake would wait for it for ever.
+    let handshake = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
+    let Ok(handshake) = tokio::time::timeout(SILENCE, handshake).await else {
+        return Ended::Lost(format!(
+            "the handshake was not answered within {} s",
+            SILENCE.as_secs()
+        ));
+    };
+    let socket = match handshake {
         Ok((socket, _)) => socket,
         Err(tungstenite::Error::Http(response)) => {
             let body = response.body().as_deref().unwrap_or_default();

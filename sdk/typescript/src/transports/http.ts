@@ -47,6 +47,65 @@ export function fetchConnection(link: Link, cumulative: boolean, run: (signal: A
   };
 }
 
+/** Thrown by `Silence.guard` once the request heard nothing for too long. */
+export class SilenceError extends Error {
+  override name = "SilenceError";
+}
+
+/**
+ * A request's watchdog (SSE, long-polling): `signal` aborts the request
+ * when `outer` aborts (the connection is closed) or when `heard` was not
+ * called for `ms` (the service is silent: hung, or its peer lost without a
+ * TCP close). `guard` races a step of the request against both, so that it
+ * ends even with a fetch or a body that ignores the signal. `stop` when done.
+ */
+export class Silence {
+  private readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly stopped: Promise<never>;
+  private readonly onOuterAbort = () => this.controller.abort();
+  /** Whether the request was abandoned for its silence. */
+  expired = false;
+
+  constructor(
+    private readonly outer: AbortSignal,
+    private readonly ms: number,
+  ) {
+    this.stopped = new Promise<never>((_, reject) =>
+      this.controller.signal.addEventListener("abort", () => reject(this.expired ? new SilenceError(`silent for ${ms} ms`) : outer.reason), { once: true }),
+    );
+    // Nobody may be guarding when it aborts.
+    this.stopped.catch(() => {});
+    if (outer.aborted) this.controller.abort();
+    else outer.addEventListener("abort", this.onOuterAbort, { once: true });
+    this.heard();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Something came: the silence starts again. */
+  heard(): void {
+    clearTimeout(this.timer);
+    if (this.controller.signal.aborted) return;
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.controller.abort();
+    }, this.ms);
+  }
+
+  /** `step`, or a rejection as soon as the request is aborted (closed, or silent). */
+  guard<T>(step: Promise<T>): Promise<T> {
+    return Promise.race([step, this.stopped]);
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.outer.removeEventListener("abort", this.onOuterAbort);
+  }
+}
+
 /** A pause after an acknowledgement that failed, so that a service that is away is not hammered. */
 export const ACK_RETRY_MS = 1_000;
 

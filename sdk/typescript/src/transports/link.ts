@@ -2,6 +2,17 @@ import type { AckBatch } from "../ledger.js";
 import type { Notification, WebSocketConstructor } from "../types.js";
 
 /**
+ * How long a connection may hear nothing at all before it is taken for
+ * dead and made again: five of the server's keep-alives (an SSE comment or a
+ * WebSocket ping every 15 s; a long-poll is answered within its wait, at
+ * most 60 s), so that a hung server or a peer lost without a TCP close
+ * (which leave the connection open and silent for ever) is noticed, and a
+ * keep-alive or two lost on a slow network is not. The Rust SDK waits as
+ * long (`SILENCE`).
+ */
+export const SILENCE_MS = 75_000;
+
+/**
  * What a transport's connection reports to, and takes acknowledgements
  * from. The client makes one for each connection; unit tests make their own.
  */
@@ -15,6 +26,8 @@ export interface Link {
   readonly fetch: typeof fetch;
   readonly WebSocket: WebSocketConstructor | undefined;
   readonly pollWaitSecs: number;
+  /** SSE and long-polling: how long a request may hear nothing before it is abandoned as lost (SILENCE_MS; shorter in tests). */
+  readonly silenceMs: number;
   /** The connection is up. */
   opened(): void;
   /** A notification arrived; they arrive in position order. */

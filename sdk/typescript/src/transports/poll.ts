@@ -1,6 +1,6 @@
 import { apiError } from "../errors.js";
 import type { Notification } from "../types.js";
-import { endedBy, endpoint, fetchConnection } from "./http.js";
+import { endedBy, endpoint, fetchConnection, Silence } from "./http.js";
 import type { Connection, Ended, Link } from "./link.js";
 
 /** A pause before polling again for a notification whose handler failed, so that it does not spin. */
@@ -34,26 +34,39 @@ async function loop(link: Link, signal: AbortSignal): Promise<Ended> {
     if (signal.aborted) return { kind: "closed" };
     const after = first ? link.after : (link.ackedThrough() ?? link.after);
     const token = first ? link.token : await link.freshToken();
-    let response: Response;
+    // A poll is answered within its wait (at most 60 s): one not answered
+    // within link.silenceMs (75 s: the wait and at least 15 s more) is
+    // taken for dead (a hung service, a peer lost without a TCP close).
+    const silence = new Silence(signal, link.silenceMs);
+    let answer: PollAnswer;
     try {
-      // A poll does not wait when it is the first (it tells at once whether
-      // the token is good) or when its cursor acknowledges something: its
-      // answer confirms that now rather than when the next notification comes.
-      const wait = first || (after !== undefined && after !== confirmed) ? 0 : link.pollWaitSecs;
-      response = await link.fetch(endpoint(link.base, "/v1/connect/poll", { after, wait }), {
-        headers: { Authorization: `Bearer ${token}` },
-        cache: "no-store",
-        signal,
-      });
-    } catch (e) {
-      return signal.aborted ? { kind: "closed" } : { kind: "lost", reason: `a poll failed: ${String(e)}` };
+      let response: Response;
+      try {
+        // A poll does not wait when it is the first (it tells at once whether
+        // the token is good) or when its cursor acknowledges something: its
+        // answer confirms that now rather than when the next notification comes.
+        const wait = first || (after !== undefined && after !== confirmed) ? 0 : link.pollWaitSecs;
+        response = await silence.guard(
+          link.fetch(endpoint(link.base, "/v1/connect/poll", { after, wait }), {
+            headers: { Authorization: `Bearer ${token}` },
+            cache: "no-store",
+            signal: silence.signal,
+          }),
+        );
+        if (!response.ok) {
+          const error = await silence.guard(apiError(response));
+          if (error.isAuth && !first) link.refused(token);
+          return endedBy(error);
+        }
+        answer = (await silence.guard(response.json())) as PollAnswer;
+      } catch (e) {
+        if (signal.aborted) return { kind: "closed" };
+        if (silence.expired) return { kind: "lost", reason: `a poll was not answered within ${link.silenceMs / 1000} s: taken for dead` };
+        return { kind: "lost", reason: `a poll failed: ${String(e)}` };
+      }
+    } finally {
+      silence.stop();
     }
-    if (!response.ok) {
-      const error = await apiError(response);
-      if (error.isAuth && !first) link.refused(token);
-      return endedBy(error);
-    }
-    const answer = (await response.json()) as PollAnswer;
     if (after !== undefined) {
       link.confirmedThrough(after);
       confirmed = after;
