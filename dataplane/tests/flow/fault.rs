@@ -542,7 +542,10 @@ async fn kill_once_assigned(mut director: testenv::notifd::Process) -> testenv::
 /// Its notifications wait out the acknowledgement timeout and are stored;
 /// its clients get them once it goes on, or from the other distributor,
 /// which they reconnect to once they have heard nothing, not even a
-/// keep-alive, for the SDK's 75 s: a long pause costs them no more.
+/// keep-alive, for the SDK's 75 s: a long pause costs them no more. The
+/// balancer leaves the paused one out meanwhile, as a Service does once
+/// its pod fails the readiness probe (a hung kernel still accepts
+/// connections, which would hang too).
 #[tokio::test]
 async fn a_paused_distributor_loses_nothing() {
     let service = Service::distributed().await;
@@ -551,8 +554,14 @@ async fn a_paused_distributor_loses_nothing() {
     let publish_url = service.publish_url();
     let paused = service.role("distributor");
     let fault = async |phase| match phase {
-        Phase::Fault => paused.pause(),
-        Phase::Recovery => paused.resume(),
+        Phase::Fault => {
+            paused.pause();
+            distributors.set(vec![second.http]);
+        }
+        Phase::Recovery => {
+            paused.resume();
+            distributors.set(vec![paused.http, second.http]);
+        }
     };
     let timeline = Timeline::outage(
         Duration::from_secs(1),
