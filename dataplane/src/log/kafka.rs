@@ -1,15 +1,17 @@
 //! The log on Kafka: one topic, records keyed by recipient, written by an
 //! idempotent producer with `acks=all`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::join_all;
 use rdkafka::ClientConfig;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 
 use super::partitions::{EPOCH_HEADER, Placement, partition_of};
+use super::producer::Producer;
 use super::{Log, LogError};
 use crate::notification::Notification;
 
@@ -49,7 +51,7 @@ impl KafkaConfig {
 }
 
 pub struct KafkaLog {
-    producer: FutureProducer,
+    producer: Arc<Producer>,
     placement: Placement,
     topic: String,
     /// How long a record may wait for room in the producer's queue.
@@ -58,8 +60,8 @@ pub struct KafkaLog {
 
 impl KafkaLog {
     pub fn new(config: &KafkaConfig) -> Result<Self, rdkafka::error::KafkaError> {
-        let producer: FutureProducer = config
-            .client_config()
+        let mut settings = config.client_config();
+        settings
             // Durable before acknowledged, and no duplicates or reordering
             // from the producer's own retries.
             .set("acks", "all")
@@ -70,8 +72,8 @@ impl KafkaLog {
             )
             // Small batches: latency matters more than bytes on the wire.
             .set("linger.ms", "2")
-            .set("compression.type", "lz4")
-            .create()?;
+            .set("compression.type", "lz4");
+        let producer = Arc::new(Producer::new(settings, config.produce_timeout)?);
         Ok(KafkaLog {
             placement: Placement::start(config, producer.clone()),
             producer,
@@ -98,12 +100,13 @@ impl Log for KafkaLog {
         let epoch_text = epoch.to_string();
         // Queue every record before awaiting any, so the batch goes out in as
         // few requests as the producer can make of it.
+        let producer = self.producer.get();
         let deliveries = records.iter().map(|(key, value)| {
             let headers = OwnedHeaders::new().insert(Header {
                 key: EPOCH_HEADER,
                 value: Some(&epoch_text),
             });
-            self.producer.send(
+            producer.send(
                 FutureRecord::to(&self.topic)
                     .partition(partition_of(key, epoch))
                     .key(*key)
@@ -112,10 +115,13 @@ impl Log for KafkaLog {
                 self.queue_timeout,
             )
         });
-        for result in join_all(deliveries).await {
-            result.map_err(|(error, _)| LogError::Unavailable(error.to_string()))?;
+        let failed = join_all(deliveries).await.into_iter().find_map(Result::err);
+        self.producer
+            .note(failed.is_none(), self.placement.is_current());
+        match failed {
+            Some((error, _)) => Err(LogError::Unavailable(error.to_string())),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The topic's partition count was read recently enough to write: that

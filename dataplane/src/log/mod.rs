@@ -5,10 +5,11 @@
 mod kafka;
 mod kafka_reader;
 mod partitions;
+mod producer;
 mod sqlite;
 
 pub use kafka::{KafkaArgs, KafkaConfig, KafkaLog};
-pub use kafka_reader::{KafkaReader, LagContext};
+pub use kafka_reader::KafkaReader;
 pub use partitions::{partition_of, position};
 pub use sqlite::SqliteLog;
 

@@ -27,11 +27,12 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::metadata::Metadata;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
+use super::producer::Producer;
 use super::{KafkaConfig, LogError};
 
 /// The record header that carries the epoch (the partition count), in decimal.
@@ -87,7 +88,7 @@ impl Drop for Placement {
 }
 
 impl Placement {
-    pub fn start(config: &KafkaConfig, producer: FutureProducer) -> Placement {
+    pub fn start(config: &KafkaConfig, producer: Arc<Producer>) -> Placement {
         let now = Instant::now();
         let view = Arc::new(Mutex::new(View {
             count: 0,
@@ -158,7 +159,7 @@ impl Placement {
 
 struct Refresh {
     config: KafkaConfig,
-    producer: FutureProducer,
+    producer: Arc<Producer>,
     counter: Mutex<Counter>,
     view: Arc<Mutex<View>>,
     counted: tokio::sync::watch::Sender<bool>,
@@ -204,7 +205,7 @@ impl Refresh {
     /// Whether the producer's metadata, which places its writes, has the
     /// topic with at least `count` partitions; asking refreshes it.
     async fn producer_knows(&self, count: u32) -> bool {
-        let (producer, topic) = (self.producer.clone(), self.config.topic.clone());
+        let (producer, topic) = (self.producer.get(), self.config.topic.clone());
         let timeout = self.config.partition_refresh.max(Duration::from_secs(1));
         tokio::task::spawn_blocking(move || {
             producer
@@ -307,6 +308,7 @@ impl Refresh {
     /// Writes a marker of `epoch` to every partition.
     async fn mark(&self, epoch: u32) -> Result<(), String> {
         let epoch_text = epoch.to_string();
+        let producer = self.producer.get();
         let writes = (0..epoch as i32).map(|partition| {
             let headers = OwnedHeaders::new()
                 .insert(Header {
@@ -321,7 +323,7 @@ impl Refresh {
                 .partition(partition)
                 .payload(&[][..])
                 .headers(headers);
-            self.producer.send(record, self.config.produce_timeout)
+            producer.send(record, self.config.produce_timeout)
         });
         for result in futures::future::join_all(writes).await {
             result.map_err(|(e, _)| e.to_string())?;
@@ -331,9 +333,10 @@ impl Refresh {
     }
 }
 
-/// How long reads of the partition count may fail before the next one is
-/// made with a new client.
-const RENEW_AFTER: Duration = Duration::from_secs(10);
+/// How long a Kafka client may fail while it should succeed (reads of the
+/// partition count; a producer's writes while Kafka answers) before it is
+/// made anew.
+pub(super) const RENEW_AFTER: Duration = Duration::from_secs(10);
 
 /// The client that reads the partition count, apart from the producer's, and
 /// made anew when reads have failed for [`RENEW_AFTER`]: a client whose

@@ -32,6 +32,12 @@ pub fn bare_command(binary: &Path, role: &str) -> Command {
     command
 }
 
+/// The processes' log filter: warnings, or `NOTIF_TEST_LOG` when set (as
+/// `NOTIF_LOG` takes it) to see more of a run.
+fn log_filter() -> String {
+    std::env::var("NOTIF_TEST_LOG").unwrap_or_else(|_| "warn".to_string())
+}
+
 /// Sends a child process SIGTERM and waits for it to exit; returns whether
 /// it exited cleanly (a graceful stop, as Kubernetes asks for one).
 pub fn terminate(mut child: Child) -> bool {
@@ -130,7 +136,7 @@ impl Process {
             .env("NOTIF_HTTP_ADDR", format!("127.0.0.1:{}", self.http))
             .env("NOTIF_ADMIN_ADDR", format!("127.0.0.1:{}", self.admin))
             .env("NOTIF_FORWARD_ADDR", format!("127.0.0.1:{}", self.forward))
-            .env("NOTIF_LOG", "warn")
+            .env("NOTIF_LOG", log_filter())
             .stdout(std::fs::File::create(&self.stdout).expect("a file for its output"))
             .stderr(Stdio::inherit());
         let child = self.child.insert(command.spawn().expect("notifd starts"));
