@@ -135,6 +135,9 @@ async fn run(subscriber: Subscriber, mut link: Link) {
             }
             Ended::Dropped => return,
             Ended::Lost(reason) => {
+                // Connect again on new connections: an idle pooled one may
+                // lead to the server just lost (a hung one still holds it).
+                link.renew_http();
                 failures = if was_connected { 1 } else { failures + 1 };
                 let delay = subscriber.delay(failures);
                 tracing::debug!(%reason, ?delay, "connection lost; connecting again");

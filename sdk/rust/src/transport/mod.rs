@@ -66,6 +66,15 @@ pub enum Ended {
     Dropped,
 }
 
+/// The HTTP client of a subscription: a read that hears nothing for
+/// [`SILENCE`] ends its request.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .read_timeout(SILENCE)
+        .build()
+        .unwrap_or_default()
+}
+
 /// A subscription's state across its connections.
 pub struct Link {
     pub base_url: String,
@@ -99,10 +108,7 @@ impl Link {
         Link {
             base_url: subscriber.base_url.clone(),
             token: subscriber.token.clone(),
-            http: reqwest::Client::builder()
-                .read_timeout(SILENCE)
-                .build()
-                .unwrap_or_default(),
+            http: http_client(),
             after: subscriber.resume.after,
             seen: Recent::new(REMEMBERED),
             acked: Recent::new(REMEMBERED),
@@ -113,6 +119,12 @@ impl Link {
             connected,
             taken,
         }
+    }
+
+    /// Drops the connections kept for reuse: the next requests open new
+    /// ones.
+    pub fn renew_http(&mut self) {
+        self.http = http_client();
     }
 
     /// The URL of `path` with the token and the resume position; `scheme`
