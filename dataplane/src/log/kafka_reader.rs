@@ -98,10 +98,6 @@ impl KafkaReader {
             }),
         })
     }
-
-    fn consumer(&self) -> Arc<GroupConsumer> {
-        self.shared.consumer()
-    }
 }
 
 impl Shared {
@@ -255,7 +251,7 @@ impl LogReader for KafkaReader {
         loop {
             // Made first: a replacement from here on ends this wait.
             let replaced = self.shared.replaced.notified();
-            let consumer = self.consumer();
+            let consumer = self.shared.consumer();
             tokio::select! {
                 message = consumer.recv() => {
                     return message
@@ -268,7 +264,7 @@ impl LogReader for KafkaReader {
     }
 
     async fn commit(&self, done: &[Done], wait: bool) -> Result<(), LogError> {
-        let consumer = self.consumer();
+        let consumer = self.shared.consumer();
         let owned = consumer
             .assignment()
             .map_err(|e| LogError::Read(format!("cannot read the assignment: {e}")))?;
@@ -296,7 +292,7 @@ impl LogReader for KafkaReader {
     }
 
     async fn epoch_done_below(&self, epoch: u32) -> Result<bool, LogError> {
-        let (consumer, topic) = (self.consumer(), self.shared.topic.clone());
+        let (consumer, topic) = (self.shared.consumer(), self.shared.topic.clone());
         tokio::task::spawn_blocking(move || {
             let mut list = TopicPartitionList::new();
             for partition in 0..epoch as i32 {
@@ -319,7 +315,7 @@ impl LogReader for KafkaReader {
     fn pause(&self, partition: i32) {
         let mut list = TopicPartitionList::new();
         list.add_partition(&self.shared.topic, partition);
-        if let Err(e) = self.consumer().pause(&list) {
+        if let Err(e) = self.shared.consumer().pause(&list) {
             tracing::warn!(partition, error = %e, "cannot pause a partition");
         }
     }
@@ -329,13 +325,13 @@ impl LogReader for KafkaReader {
         for &partition in partitions {
             list.add_partition(&self.shared.topic, partition);
         }
-        if let Err(e) = self.consumer().resume(&list) {
+        if let Err(e) = self.shared.consumer().resume(&list) {
             tracing::warn!(error = %e, "cannot resume partitions");
         }
     }
 
     async fn is_reachable(&self) -> bool {
-        reachable(self.consumer(), &self.shared.topic).await
+        reachable(self.shared.consumer(), &self.shared.topic).await
     }
 }
 

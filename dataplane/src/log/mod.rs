@@ -6,6 +6,7 @@ mod kafka;
 mod kafka_reader;
 mod partitions;
 mod producer;
+mod renew;
 mod sqlite;
 
 pub use kafka::{KafkaArgs, KafkaConfig, KafkaLog};

@@ -33,6 +33,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 
 use super::producer::Producer;
+use super::renew::{Failing, RENEW_AFTER};
 use super::{KafkaConfig, LogError};
 
 /// The record header that carries the epoch (the partition count), in decimal.
@@ -333,21 +334,14 @@ impl Refresh {
     }
 }
 
-/// How long a Kafka client may fail while it should succeed (reads of the
-/// partition count; a producer's writes while Kafka answers) before it is
-/// made anew.
-pub(super) const RENEW_AFTER: Duration = Duration::from_secs(10);
-
 /// The client that reads the partition count, apart from the producer's, and
-/// made anew when reads have failed for [`RENEW_AFTER`]: a client whose
-/// broker went away and came back can stay without a usable connection for a
-/// long time (a minute was seen after a slow Kafka restart), while a new one
-/// connects at once. Meanwhile publishes are refused, so this is what ends
-/// an outage.
+/// made anew when reads have failed for [`RENEW_AFTER`] (see `renew`; a
+/// minute without a usable connection was seen after a slow Kafka restart).
+/// Meanwhile publishes are refused, so this is what ends an outage.
 #[derive(Default)]
 struct Counter {
     client: Option<Arc<BaseConsumer>>,
-    failing_since: Option<Instant>,
+    failing: Failing,
 }
 
 impl Counter {
@@ -360,14 +354,9 @@ impl Counter {
     }
 
     fn outcome(&mut self, read: bool, renew_after: Duration) {
-        if read {
-            self.failing_since = None;
-            return;
-        }
-        let since = *self.failing_since.get_or_insert_with(Instant::now);
-        if since.elapsed() >= renew_after && self.client.take().is_some() {
+        let now = std::time::Instant::now();
+        if self.failing.note(!read, now, renew_after) && self.client.take().is_some() {
             tracing::info!("reading the partition count with a new Kafka client");
-            self.failing_since = None;
         }
     }
 }

@@ -1,9 +1,7 @@
 //! The receivers' Kafka producer, made anew when its writes keep failing
-//! while Kafka answers: like the partition count's client (`partitions`), a
-//! producer whose broker went away and came back can stay unable to write
-//! for minutes (seen after a restart of Kafka), while a new one writes at
-//! once. What the old one still holds fails back to its writers, whose
-//! publishes are answered 503: nothing accepted depends on it.
+//! while Kafka answers (see `renew`). What the old one still holds fails
+//! back to its writers, whose publishes are answered 503: nothing accepted
+//! depends on it.
 
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -12,7 +10,7 @@ use rdkafka::ClientConfig;
 use rdkafka::error::KafkaResult;
 use rdkafka::producer::FutureProducer;
 
-use super::partitions::RENEW_AFTER;
+use super::renew::{Failing, RENEW_AFTER};
 
 pub struct Producer {
     current: RwLock<FutureProducer>,
@@ -44,8 +42,7 @@ impl Producer {
     /// while it did, the next writes go through a new producer.
     pub fn note(&self, written: bool, kafka_answers: bool) {
         let renew = self.failing.lock().expect("failing").note(
-            written,
-            kafka_answers,
+            counts_as_failing(written, kafka_answers),
             Instant::now(),
             RENEW_AFTER,
         );
@@ -73,34 +70,10 @@ impl Producer {
     }
 }
 
-/// Since when writes have failed while Kafka answered.
-#[derive(Debug, Default)]
-struct Failing {
-    since: Option<Instant>,
-}
-
-impl Failing {
-    /// Whether the producer is to be made anew.
-    fn note(
-        &mut self,
-        written: bool,
-        kafka_answers: bool,
-        now: Instant,
-        renew_after: Duration,
-    ) -> bool {
-        // During an outage a new producer would fare no better: only
-        // failures while Kafka answers count.
-        if written || !kafka_answers {
-            self.since = None;
-            return false;
-        }
-        let since = *self.since.get_or_insert(now);
-        if now.duration_since(since) < renew_after {
-            return false;
-        }
-        self.since = None;
-        true
-    }
+/// Whether a write counts toward making the producer anew: it failed while
+/// Kafka answered. During an outage a new producer would fare no better.
+fn counts_as_failing(written: bool, kafka_answers: bool) -> bool {
+    !written && kafka_answers
 }
 
 #[cfg(test)]
@@ -109,15 +82,20 @@ mod tests {
 
     const AFTER: Duration = Duration::from_secs(10);
 
+    /// `Failing` as the producer notes its writes.
+    fn note(failing: &mut Failing, written: bool, kafka_answers: bool, at: Instant) -> bool {
+        failing.note(counts_as_failing(written, kafka_answers), at, AFTER)
+    }
+
     #[test]
     fn writes_failing_while_kafka_answers_renew_the_producer_once() {
         let mut failing = Failing::default();
         let start = Instant::now();
-        assert!(!failing.note(false, true, start, AFTER));
-        assert!(!failing.note(false, true, start + AFTER / 2, AFTER));
-        assert!(failing.note(false, true, start + AFTER, AFTER), "renewed");
+        assert!(!note(&mut failing, false, true, start));
+        assert!(!note(&mut failing, false, true, start + AFTER / 2));
+        assert!(note(&mut failing, false, true, start + AFTER), "renewed");
         assert!(
-            !failing.note(false, true, start + AFTER, AFTER),
+            !note(&mut failing, false, true, start + AFTER),
             "the new one gets its own time"
         );
     }
@@ -126,15 +104,15 @@ mod tests {
     fn a_write_that_succeeds_or_an_outage_starts_the_count_over() {
         let mut failing = Failing::default();
         let start = Instant::now();
-        failing.note(false, true, start, AFTER);
-        failing.note(true, true, start + AFTER / 2, AFTER);
+        note(&mut failing, false, true, start);
+        note(&mut failing, true, true, start + AFTER / 2);
         assert!(
-            !failing.note(false, true, start + AFTER, AFTER),
+            !note(&mut failing, false, true, start + AFTER),
             "written since"
         );
-        failing.note(false, false, start + AFTER * 2, AFTER);
+        note(&mut failing, false, false, start + AFTER * 2);
         assert!(
-            !failing.note(false, true, start + AFTER * 2, AFTER),
+            !note(&mut failing, false, true, start + AFTER * 2),
             "Kafka did not answer: an outage, not a stuck producer"
         );
     }
