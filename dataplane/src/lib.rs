@@ -20,6 +20,8 @@
 //! - [`distributor`]: clients' WebSocket and SSE connections, their inbox,
 //!   live delivery and acknowledgements.
 //! - [`forward`]: the stream from directors to distributors.
+//! - [`compose`]: the roles of one process, built from their flags and
+//!   backends.
 //! - [`standalone`]: the whole service in one process, on SQLite and
 //!   in-process presence.
 //! - [`config`], [`retry`], [`serve`], [`shutdown`], [`tasks`]: flags'
@@ -29,6 +31,7 @@
 pub mod admin;
 pub mod api_error;
 pub mod auth;
+pub mod compose;
 pub mod config;
 pub mod dependencies;
 pub mod director;

@@ -33,6 +33,13 @@ pub struct Notification {
     pub expires_at_ms: Option<u64>,
 }
 
+impl Notification {
+    /// Past its expiry: it must not be delivered any more.
+    pub fn is_expired(&self) -> bool {
+        self.expires_at_ms.is_some_and(|expiry| expiry <= now_ms())
+    }
+}
+
 /// Whether `recipient` is a valid recipient id: 1 to 256 characters of
 /// `[A-Za-z0-9._:@-]`.
 pub fn is_valid_recipient(recipient: &str) -> bool {

@@ -28,7 +28,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::route::{Outcome, Router, Send, is_expired};
+use super::route::{Outcome, Router, Send};
 use crate::forward;
 use crate::inbox::Positioned;
 
@@ -220,11 +220,17 @@ impl Lane {
         outcomes: &mut Outcomes,
     ) {
         let room = self.router.window - flight.len();
+        if room == 0 || queue.is_empty() {
+            return;
+        }
+        // Looked up before the expiry check: the lookup waits while presence
+        // is away, and what expires meanwhile must not be sent.
+        let distributors = self.router.lookup(&self.recipient).await;
         let mut fresh = Vec::new();
         while fresh.len() < room
             && let Some(item) = queue.pop_front()
         {
-            match is_expired(&item.positioned) {
+            match item.positioned.notification.is_expired() {
                 true => self.report(&item, Outcome::Expired),
                 false => fresh.push(Flight {
                     item,
@@ -234,12 +240,14 @@ impl Lane {
                 }),
             }
         }
-        self.forward(fresh, flight, outcomes).await;
+        self.forward(&distributors, fresh, flight, outcomes);
     }
 
-    /// Forwards `sending`, in order, behind what `flight` holds.
-    async fn forward(
+    /// Forwards `sending` to `distributors`, in order, behind what `flight`
+    /// holds.
+    fn forward(
         &self,
+        distributors: &[String],
         sending: Vec<Flight>,
         flight: &mut VecDeque<Flight>,
         outcomes: &mut Outcomes,
@@ -265,14 +273,12 @@ impl Lane {
             })
             .collect::<Vec<_>>();
         let positions: Vec<u64> = sends.iter().map(|(p, _)| *p).collect();
-        let sent = self
-            .router
-            .forward(
-                &self.recipient,
-                sends.into_iter().map(|(_, s)| s).collect(),
-                &self.left_behind,
-            )
-            .await;
+        let sent = self.router.forward(
+            &self.recipient,
+            distributors,
+            sends.into_iter().map(|(_, s)| s).collect(),
+            &self.left_behind,
+        );
         for (position, outcome) in positions.into_iter().zip(sent) {
             outcomes.push(outcome.map(move |o| (position, o)).boxed());
         }
@@ -332,9 +338,10 @@ impl Lane {
                 Some(item) = self.items.recv() => queue.push_back(item),
             }
         }
+        let distributors = self.router.lookup(&self.recipient).await;
         let mut again = Vec::new();
         for mut f in std::mem::take(flight) {
-            match is_expired(&f.item.positioned) {
+            match f.item.positioned.notification.is_expired() {
                 true => self.report(&f.item, Outcome::Expired),
                 false => {
                     f.attempt += 1;
@@ -343,7 +350,7 @@ impl Lane {
                 }
             }
         }
-        self.forward(again, flight, outcomes).await;
+        self.forward(&distributors, again, flight, outcomes);
     }
 
     /// Stores what was sent and not delivered, and everything queued, in the
@@ -354,7 +361,7 @@ impl Lane {
         let mut storing = Vec::new();
         let held = flight.drain(..).map(|f| f.item).chain(queue.drain(..));
         for item in held {
-            match is_expired(&item.positioned) {
+            match item.positioned.notification.is_expired() {
                 true => self.report(&item, Outcome::Expired),
                 false => storing.push(item),
             }

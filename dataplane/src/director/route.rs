@@ -73,20 +73,25 @@ pub struct Router {
 }
 
 impl Router {
-    /// Forwards `sends`, in order, to every distributor holding a connection
-    /// of `recipient` (one presence lookup for them all, retried while
-    /// presence is unreachable). Each future is one notification's outcome:
+    /// The distributors holding a connection of `recipient`, each once;
+    /// retried while presence is unreachable, so it may take that long.
+    pub async fn lookup(&self, recipient: &str) -> Vec<String> {
+        let lookup = || self.presence.lookup(recipient);
+        retry::until_ok("presence lookup", self.outage_backoff, lookup).await
+    }
+
+    /// Forwards `sends`, in order, to `distributors` (those of
+    /// [`Router::lookup`]). Each future is one notification's outcome:
     /// delivered once one distributor says so, not connected when none
     /// holds a connection that takes it. `left_behind` is set whenever a
     /// distributor says a connection could not take one.
-    pub async fn forward(
+    pub fn forward(
         &self,
         recipient: &str,
+        distributors: &[String],
         sends: Vec<Send>,
         left_behind: &Arc<AtomicBool>,
     ) -> Vec<BoxFuture<'static, forward::Outcome>> {
-        let lookup = || self.presence.lookup(recipient);
-        let distributors = retry::until_ok("presence lookup", self.outage_backoff, lookup).await;
         sends
             .into_iter()
             .map(|send| {
@@ -106,7 +111,7 @@ impl Router {
                     .collect();
                 let delivery = Delivery {
                     forward: self.forward.clone(),
-                    distributors: distributors.clone(),
+                    distributors: distributors.to_vec(),
                     recipient: recipient.to_string(),
                     id: send.item.notification.id.clone(),
                     left_behind: left_behind.clone(),
@@ -130,8 +135,7 @@ impl Router {
     /// anything live that follows. Looked up after the store: a connection
     /// that registers later reads its inbox after the store.
     pub async fn tell_stored(&self, recipient: &str, through: u64) {
-        let lookup = || self.presence.lookup(recipient);
-        let distributors = retry::until_ok("presence lookup", self.outage_backoff, lookup).await;
+        let distributors = self.lookup(recipient).await;
         let told = distributors
             .iter()
             .map(|d| self.forward.send(d, recipient, Message::Stored { through }));
@@ -210,10 +214,4 @@ fn count(metrics: &DirectorMetrics, outcome: forward::Outcome) {
             outcome: outcome.label(),
         })
         .inc();
-}
-
-pub fn is_expired(item: &Positioned) -> bool {
-    item.notification
-        .expires_at_ms
-        .is_some_and(|expiry| expiry <= now_ms())
 }

@@ -15,7 +15,7 @@ use super::live::{Feed, Known, Subscription};
 use super::relay::{self, Relayed};
 use super::{Distributor, Envelope};
 use crate::api_error::ApiError;
-use crate::inbox::InboxError;
+use crate::inbox::{InboxError, Positioned};
 use crate::metrics::TransportLabels;
 use crate::notification::{new_id, now_ms};
 use crate::presence::Connection;
@@ -60,7 +60,7 @@ pub struct Session {
     /// client's resume point).
     after: Option<u64>,
     /// Read from the inbox, not yet fed.
-    page: VecDeque<Envelope>,
+    page: VecDeque<Positioned>,
     /// Reading the inbox; live notifications wait until it is done.
     replaying: bool,
     /// The position of the last notification fed to the client on this
@@ -169,10 +169,15 @@ impl Session {
     /// None once the inbox is done.
     async fn next_stored(&mut self) -> Result<Option<Envelope>, FeedError> {
         loop {
-            if let Some(envelope) = self.page.pop_front() {
-                self.after = Some(envelope.position);
+            if let Some(stored) = self.page.pop_front() {
+                self.after = Some(stored.position);
+                // Expired since the page was read (reading, or a slow
+                // client, may take a while): never fed.
+                if stored.notification.is_expired() {
+                    continue;
+                }
                 self.fed = self.after;
-                return Ok(Some(envelope));
+                return Ok(Some(Envelope::from(&stored)));
             }
             if !self.replaying {
                 return Ok(None);
@@ -195,7 +200,7 @@ impl Session {
                 (Some(first), Some(last)) => self.live.fed(first.position, last.position),
                 _ => self.replaying = false,
             }
-            self.page.extend(page.iter().map(Envelope::from));
+            self.page.extend(page);
         }
     }
 

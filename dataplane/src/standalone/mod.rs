@@ -22,11 +22,11 @@ use prometheus_client::registry::Registry;
 
 use crate::admin::Ready;
 use crate::auth::config::{JwtArgs, PublisherAuthArgs};
-use crate::director::{Backends, RoutingArgs};
-use crate::distributor::{ConnectionArgs, Parts};
+use crate::compose::{self, AllRoles, Backends, Metrics, Settings};
+use crate::director::RoutingArgs;
+use crate::distributor::ConnectionArgs;
 use crate::inbox::{Inbox, SqliteInbox};
 use crate::log::SqliteLog;
-use crate::metrics::{DirectorMetrics, DistributorMetrics, ReceiverMetrics};
 use crate::presence::MemoryPresence;
 use crate::receiver::LimitArgs;
 use crate::tasks::{GRACE, Tasks};
@@ -67,37 +67,33 @@ impl StandaloneArgs {
         let credentials = Credentials::resolve(&data.path, &self.jwt, &self.publisher)?;
         let database = data.database().await?;
         let mut registry = Registry::default();
-        let director_metrics = DirectorMetrics::default().register(&mut registry);
+        let metrics = Metrics::register(&mut registry);
         let log =
-            Arc::new(SqliteLog::open(database.clone(), &director_metrics.consumer_lag).await?);
+            Arc::new(SqliteLog::open(database.clone(), &metrics.director.consumer_lag).await?);
         let inbox: Arc<dyn Inbox> = Arc::new(SqliteInbox::new(database));
-        let presence = Arc::new(MemoryPresence::default());
 
         let tasks = Tasks::until(shutdown);
         let stop = tasks.stop();
-        let receiver = self.limits.receiver(
-            log.clone(),
-            credentials.publisher.clone(),
-            ReceiverMetrics::default().register(&mut registry),
-        )?;
-        let distributor = Arc::new(self.connections.distributor(Parts {
-            id: "standalone".into(),
-            inbox: inbox.clone(),
-            presence: presence.clone(),
-            jwt: credentials.jwt.clone(),
-            metrics: DistributorMetrics::default().register(&mut registry),
-            stop: stop.clone(),
-            forward_secret: None,
-        })?);
-        let routing = self.routing.consume(
+        let settings = Settings {
+            limits: self.limits,
+            routing: self.routing,
+            connections: self.connections,
+        };
+        let roles = AllRoles::build(
+            &settings,
             Backends {
                 log: log.clone(),
+                reader: log,
                 inbox: inbox.clone(),
-                presence,
-                forward: distributor.clone(),
+                presence: Arc::new(MemoryPresence::default()),
             },
-            distributor.ack_timeout,
-            director_metrics,
+            compose::Credentials {
+                publisher: credentials.publisher.clone(),
+                jwt: credentials.jwt.clone(),
+            },
+            metrics,
+            stop.clone(),
+            |distributor| distributor,
         )?;
 
         let public = crate::serve::bind("--http-addr", self.http_addr).await?;
@@ -124,11 +120,8 @@ impl StandaloneArgs {
                 secret,
                 checks: self.jwt.checks(),
             });
-        let public_router = crate::receiver::router(Arc::new(receiver))
-            .merge(crate::distributor::router(distributor))
-            .merge(crate::openapi::router())
-            .merge(demo::router(demo_tokens));
-        tasks.spawn(self.routing.purge(inbox, stop.clone()));
+        let public_router = roles.router().merge(demo::router(demo_tokens));
+        tasks.spawn(settings.routing.purge(inbox, stop.clone()));
         // No `notif_dependency_up`: the log and the inbox are in this
         // process, and have no server to lose.
         let ready = Ready::new(stop.clone());
@@ -136,7 +129,7 @@ impl StandaloneArgs {
         let admin_router = crate::admin::router(registry, ready);
         // Serving and routing (a task of its own) drain together; the
         // process leaves when both are done.
-        let routing = tokio::spawn(routing.run(stop.clone().cancelled_owned()));
+        let routing = tokio::spawn(roles.routing.run(stop.clone().cancelled_owned()));
         let serving = crate::serve::serve(
             (public, public_router),
             &self.listen,

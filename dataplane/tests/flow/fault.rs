@@ -7,21 +7,15 @@
 //! through the fault. A report of what the clients received checks that
 //! every accepted id arrives, in order per recipient.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use notif_sdk::{Error, Subscriber, Transport};
-use reqwest::StatusCode;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::{Service, token};
+use crate::Service;
+use crate::load::{Balancer, Publisher, Report, client, record, stop};
 
 /// Recipients, each with one client; their transports take turns.
 const RECIPIENTS: usize = 96;
-const TRANSPORTS: [Transport; 3] = [Transport::WebSocket, Transport::Sse, Transport::LongPoll];
 /// Between rounds of publishing; a round waits for the one before it to be
 /// answered.
 const TICK: Duration = Duration::from_millis(40);
@@ -97,105 +91,6 @@ pub enum Phase {
 /// How long every accepted id has to arrive after the last round.
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// Forwards each connection to the first of its backends that takes it,
-/// starting from a different one each time.
-struct Balancer {
-    port: u16,
-    backends: Arc<Mutex<Vec<u16>>>,
-    task: JoinHandle<()>,
-}
-
-impl Balancer {
-    async fn start(backends: Vec<u16>) -> Balancer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let port = listener.local_addr().expect("its address").port();
-        let backends = Arc::new(Mutex::new(backends));
-        let shared = backends.clone();
-        let task = tokio::spawn(async move {
-            let mut next = 0usize;
-            while let Ok((client, _)) = listener.accept().await {
-                let ports = shared.lock().expect("backends").clone();
-                next += 1;
-                tokio::spawn(forward(client, ports, next));
-            }
-        });
-        Balancer {
-            port,
-            backends,
-            task,
-        }
-    }
-
-    fn set(&self, backends: Vec<u16>) {
-        *self.backends.lock().expect("backends") = backends;
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Balancer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn forward(mut client: TcpStream, ports: Vec<u16>, first: usize) {
-    for i in 0..ports.len() {
-        let port = ports[(first + i) % ports.len()];
-        if let Ok(mut backend) = TcpStream::connect(("127.0.0.1", port)).await {
-            let _ = tokio::io::copy_bidirectional(&mut client, &mut backend).await;
-            return;
-        }
-    }
-}
-
-/// What one recipient's client received, with when.
-type Received = Arc<Mutex<Vec<(String, Instant)>>>;
-
-/// One client per recipient through `url`, acknowledging what it receives.
-fn record(url: &str, recipients: &[String]) -> (Vec<Received>, Vec<JoinHandle<Error>>) {
-    let received: Vec<Received> = recipients.iter().map(|_| Received::default()).collect();
-    let tasks = (0..recipients.len())
-        .map(|i| client(url, recipients, i, received[i].clone()))
-        .collect();
-    (received, tasks)
-}
-
-/// The client of recipient `i`, on its transport, acknowledging what it
-/// receives and writing it down in `log`.
-fn client(url: &str, recipients: &[String], i: usize, log: Received) -> JoinHandle<Error> {
-    let mut subscription = Subscriber::new(url, token(&recipients[i]))
-        .transport(TRANSPORTS[i % TRANSPORTS.len()])
-        .backoff(Duration::from_millis(100), Duration::from_secs(1))
-        .subscribe();
-    tokio::spawn(async move {
-        loop {
-            let notification = match subscription.next().await {
-                Ok(notification) => notification,
-                Err(ended) => return ended,
-            };
-            subscription.ack(&notification.id);
-            log.lock()
-                .expect("log")
-                .push((notification.id, Instant::now()));
-        }
-    })
-}
-
-/// Stops the clients; a client whose subscription ended by itself fails the
-/// run with its reason, which would otherwise show only as undelivered ids.
-async fn stop(clients: Vec<JoinHandle<Error>>, recipients: &[String]) {
-    for (client, recipient) in clients.into_iter().zip(recipients) {
-        if client.is_finished() {
-            let ended = client.await.expect("a client");
-            panic!("{recipient}'s subscription ended: {ended}");
-        }
-        client.abort();
-    }
-}
-
 /// Whether recipient `i` goes offline for the fault: its client leaves when
 /// the fault comes and a new one connects a moment after it ends, so what
 /// was published meanwhile must wait in its inbox. A quarter of the
@@ -209,13 +104,9 @@ const BACK_ONLINE: Duration = Duration::from_secs(1);
 
 /// Publishes `timeline.rate` notifications a second, a round every
 /// [`TICK`], for `timeline.load` and on until [`ACCEPTED_AT_LEAST`] were
-/// accepted, through `url`. Returns how many were published, and each
-/// recipient's accepted ids, in publish order.
-async fn publish(
-    url: String,
-    mut publisher: Publisher,
-    timeline: Timeline,
-) -> (usize, Vec<Vec<String>>) {
+/// accepted, through `url`. Returns how many were published, and the
+/// publisher with what was accepted.
+async fn publish(url: String, mut publisher: Publisher, timeline: Timeline) -> (usize, Publisher) {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -233,124 +124,9 @@ async fn publish(
             break;
         }
         published += per_round;
-        publisher.round(&http, &url, per_round).await;
+        publisher.round(&http, &url, per_round, TICK).await;
     }
-    (published, publisher.accepted)
-}
-
-/// Publishes to the recipients in turn, each notification to a recipient
-/// with an id ending in the recipient's next sequence number.
-struct Publisher {
-    recipients: Vec<String>,
-    /// The next sequence number of each recipient.
-    sequence: Vec<usize>,
-    /// The recipient the next round starts with.
-    next: usize,
-    /// Each recipient's accepted ids, in publish order.
-    accepted: Vec<Vec<String>>,
-}
-
-impl Publisher {
-    fn new(recipients: &[String]) -> Publisher {
-        Publisher {
-            recipients: recipients.to_vec(),
-            sequence: vec![0; recipients.len()],
-            next: 0,
-            accepted: vec![Vec::new(); recipients.len()],
-        }
-    }
-
-    fn accepted_count(&self) -> usize {
-        self.accepted.iter().map(Vec::len).sum()
-    }
-
-    /// Publishes `count` notifications in one batch, tried three times (on
-    /// other receivers, behind a balancer) while it is not accepted;
-    /// whether it was.
-    async fn round(&mut self, http: &reqwest::Client, url: &str, count: usize) -> bool {
-        let ids: Vec<(usize, String)> = (0..count)
-            .map(|_| {
-                let i = self.next % self.recipients.len();
-                self.next += 1;
-                self.sequence[i] += 1;
-                (i, format!("{}-{:07}", self.recipients[i], self.sequence[i]))
-            })
-            .collect();
-        let notifications: Vec<_> = ids
-            .iter()
-            .map(|(i, id)| serde_json::json!({"recipient": self.recipients[*i], "id": id, "payload": id}))
-            .collect();
-        let body = serde_json::json!({ "notifications": notifications });
-        for _ in 0..3 {
-            let answer = http
-                .post(format!("{url}/v1/notifications"))
-                .bearer_auth(crate::API_KEY)
-                .json(&body)
-                .send()
-                .await;
-            if answer.is_ok_and(|a| a.status() == StatusCode::ACCEPTED) {
-                for (i, id) in ids {
-                    self.accepted[i].push(id);
-                }
-                return true;
-            }
-            tokio::time::sleep(TICK).await;
-        }
-        false
-    }
-}
-
-/// What the clients received against what was accepted.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub published: usize,
-    pub accepted: usize,
-    delivered: usize,
-    duplicates: usize,
-    lost: usize,
-    reordered: usize,
-    /// The longest a client that stayed online went without a notification.
-    pub longest_pause: Duration,
-}
-
-impl Report {
-    fn of(published: usize, accepted: &[Vec<String>], received: &[Received]) -> Report {
-        let mut report = Report {
-            published,
-            ..Report::default()
-        };
-        for (i, (ids, log)) in accepted.iter().zip(received).enumerate() {
-            let log = log.lock().expect("log");
-            let mut seen = HashSet::new();
-            // Ids end in their sequence: a later one received first is out
-            // of order (an id accepted or not: a publish may have been
-            // written and its answer lost).
-            let mut last_sequence = None;
-            for (id, _) in log.iter() {
-                if !seen.insert(id.clone()) {
-                    report.duplicates += 1;
-                    continue;
-                }
-                let sequence = id.rsplit('-').next().map(str::to_string);
-                if sequence <= last_sequence {
-                    report.reordered += 1;
-                }
-                last_sequence = sequence;
-            }
-            report.accepted += ids.len();
-            report.delivered += ids.iter().filter(|id| seen.contains(*id)).count();
-            if !offline_through_the_fault(i) {
-                let pauses = log.windows(2).map(|pair| pair[1].1 - pair[0].1);
-                report.longest_pause = pauses.fold(report.longest_pause, Duration::max);
-            }
-        }
-        report.lost = report.accepted - report.delivered;
-        report
-    }
-
-    fn is_complete(&self) -> bool {
-        self.lost == 0
-    }
+    (published, publisher)
 }
 
 /// Runs the load through `publish_url` and `connect_url`, with `fault`
@@ -370,7 +146,7 @@ pub async fn under_load(
     // while a new director still joins its consumer group.
     let mut publisher = Publisher::new(&recipients);
     let warmed_up = publisher
-        .round(&reqwest::Client::new(), publish_url, RECIPIENTS)
+        .round(&reqwest::Client::new(), publish_url, RECIPIENTS, TICK)
         .await;
     assert!(warmed_up, "the first round is accepted");
     testenv::wait_until("the first round reaches every client", SETTLE, async || {
@@ -395,14 +171,17 @@ pub async fn under_load(
     for &i in &offline {
         clients[i] = client(connect_url, &recipients, i, received[i].clone());
     }
-    let (published, accepted) = publisher.await.expect("the publisher");
+    let (published, publisher) = publisher.await.expect("the publisher");
     let published = published + RECIPIENTS;
+    let online = |i| !offline_through_the_fault(i);
     let deadline = Instant::now() + timeline.settle();
-    while !Report::of(published, &accepted, &received).is_complete() && Instant::now() < deadline {
+    while !Report::of(published, &publisher, &received, online).is_complete()
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     stop(clients, &recipients).await;
-    let report = Report::of(published, &accepted, &received);
+    let report = Report::of(published, &publisher, &received, online);
     println!("{name}: {report:?}");
     assert!(
         report.accepted >= ACCEPTED_AT_LEAST,
