@@ -201,6 +201,21 @@ impl Consume {
     /// Gives `item` to its recipient's lane, started if there is none.
     fn admit(&self, item: Item, state: &mut State) {
         let recipient = &item.positioned.notification.recipient;
+        // What a new lane's sends say was stored: the last store of the
+        // recipient that this director remembers, and all that came before
+        // this director's run of the partition, which it cannot know (a
+        // director before it may have stored some without reaching the
+        // recipient's connections: they read their inbox first).
+        let stored_through = state
+            .stores
+            .get(recipient)
+            .map(|(position, _)| *position)
+            .max(
+                state
+                    .offsets
+                    .get(&item.partition)
+                    .and_then(PartitionOffsets::unknown_below),
+            );
         let lane = state.lanes.entry(recipient.clone()).or_insert_with(|| {
             let (items, receiver) = mpsc::unbounded_channel();
             state.tasks.spawn(
@@ -210,7 +225,7 @@ impl Consume {
                     receiver,
                     state.done.clone(),
                     state.pressure.subscribe(),
-                    state.stores.get(recipient).map(|(position, _)| *position),
+                    stored_through,
                 )
                 .run()
                 .instrument(tracing::info_span!("lane", %recipient)),

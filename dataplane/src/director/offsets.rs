@@ -14,13 +14,28 @@ pub struct PartitionOffsets {
     next: Option<i64>,
     /// The highest epoch taken.
     epoch: u32,
+    /// The position of the first record of the run this director reads
+    /// now: from where it started, or was given the partition again.
+    run_from: Option<u64>,
 }
 
 impl PartitionOffsets {
     pub fn take(&mut self, offset: i64, epoch: u32) {
+        // A record that does not follow the last one taken starts a new run
+        // (the first after a start, a replay, the partition given back).
+        if self.next != Some(offset) {
+            self.run_from = Some(crate::log::position(epoch, offset));
+        }
         self.pending.insert(offset, epoch);
         self.next = Some(self.next.map_or(offset + 1, |n| n.max(offset + 1)));
         self.epoch = self.epoch.max(epoch);
+    }
+
+    /// The position below which this director does not know what its
+    /// predecessors stored: the records before this run were routed by
+    /// another director, or by this one before it started again.
+    pub fn unknown_below(&self) -> Option<u64> {
+        self.run_from?.checked_sub(1)
     }
 
     pub fn done(&mut self, offset: i64) {
@@ -73,6 +88,23 @@ mod tests {
             Some((15, 2)),
             "all done: one past the last"
         );
+    }
+
+    #[test]
+    fn what_was_stored_before_the_run_is_unknown() {
+        let mut offsets = PartitionOffsets::default();
+        assert_eq!(offsets.unknown_below(), None, "nothing read yet");
+        offsets.take(40, 0);
+        offsets.take(41, 0);
+        assert_eq!(offsets.unknown_below(), Some(39), "from the first read");
+        offsets.take(90, 0);
+        assert_eq!(
+            offsets.unknown_below(),
+            Some(89),
+            "others read 42 to 89: a new run"
+        );
+        offsets.take(0, 0);
+        assert_eq!(offsets.unknown_below(), None, "from the very start");
     }
 
     #[test]

@@ -17,6 +17,16 @@ pub struct MemoryPresence {
     distributors: Mutex<HashMap<String, (String, Instant)>>,
 }
 
+impl MemoryPresence {
+    /// Forgets every entry, as Redis does when it loses its data (a flush,
+    /// a failover to an empty replica): until the distributors' heartbeats
+    /// list them again, nobody is connected.
+    pub fn forget(&self) {
+        locked(&self.connections).clear();
+        locked(&self.distributors).clear();
+    }
+}
+
 fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

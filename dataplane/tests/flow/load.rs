@@ -234,9 +234,9 @@ pub struct Report {
     pub latest_after_expiry: Duration,
     /// The longest a client that stayed online went without a notification.
     pub longest_pause: Duration,
-    /// The first id lost, and the first received out of order (after the
-    /// one named second), to start looking.
-    pub first_lost: Option<String>,
+    /// The first ids lost (a few), and the first received out of order
+    /// (after the one named second), to start looking.
+    pub first_lost: Vec<String>,
     pub first_reordered: Option<(String, String)>,
 }
 
@@ -292,7 +292,9 @@ impl Report {
                     report.expired += 1;
                 } else {
                     report.lost += 1;
-                    report.first_lost.get_or_insert_with(|| id.clone());
+                    if report.first_lost.len() < 12 {
+                        report.first_lost.push(id.clone());
+                    }
                 }
             }
             if online(i) {

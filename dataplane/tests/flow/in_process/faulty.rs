@@ -1,7 +1,6 @@
-//! The backends, and the director's hand-over to the distributor, wrapped
-//! so that each call meets what the plan says for its target at that
-//! moment: it fails, its answer is lost after it did its work, it stalls,
-//! or presence has forgotten everything.
+//! The backends, and the director's forwarding stream, wrapped so that
+//! each call meets what the plan says for its target at that moment: it
+//! fails, its answer is lost after it did its work, or it stalls.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,13 +182,8 @@ impl Presence for Faulty<dyn Presence> {
         connections: &[Connection],
         ttl: Duration,
     ) -> Result<usize, PresenceError> {
-        let fault = self.enter().await;
-        let registered = meet(fault, self.inner.register(connections, ttl), presence_error).await;
-        match fault {
-            // Listed again just now: none of them was listed before.
-            Some(Fault::Forget) => registered.map(|_| connections.len()),
-            _ => registered,
-        }
+        let call = self.inner.register(connections, ttl);
+        meet(self.enter().await, call, presence_error).await
     }
 
     async fn unregister(&self, connection: &Connection) -> Result<(), PresenceError> {
@@ -202,10 +196,12 @@ impl Presence for Faulty<dyn Presence> {
     }
 
     async fn lookup(&self, recipient: &str) -> Result<Vec<String>, PresenceError> {
-        match self.enter().await {
-            Some(Fault::Forget) => Ok(Vec::new()),
-            fault => meet(fault, self.inner.lookup(recipient), presence_error).await,
-        }
+        meet(
+            self.enter().await,
+            self.inner.lookup(recipient),
+            presence_error,
+        )
+        .await
     }
 
     async fn announce_distributor(
@@ -222,7 +218,7 @@ impl Presence for Faulty<dyn Presence> {
     }
 
     async fn is_reachable(&self) -> bool {
-        self.plan.now(self.target) != Some(Fault::Fail) && self.inner.is_reachable().await
+        self.plan.now(self.target).is_none() && self.inner.is_reachable().await
     }
 }
 

@@ -87,8 +87,9 @@ pub enum Fault {
     AnswerLost,
     /// The call waits this long first (a server paused), then goes on.
     Stall(Duration),
-    /// Presence has lost its entries (a flush, a failover to an empty
-    /// replica): nobody is connected, and every registration is new.
+    /// Presence loses every entry (a flush, a failover to an empty
+    /// replica) when the window opens, and again every half second until it
+    /// closes.
     Forget,
     /// The director crashes when the window opens (or the second
     /// distributor stops), and starts again when it closes.
