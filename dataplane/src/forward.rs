@@ -1,7 +1,10 @@
-//! The forwarding stream between directors and distributors: a WebSocket
-//! from a director to a distributor's internal port, carrying batches of
-//! messages one way and an outcome per message the other. Messages for one
-//! distributor are handed to its connections in the order they were sent.
+//! What travels on a distributor's internal forward port. The forwarding
+//! stream between directors and distributors: a WebSocket from a director,
+//! carrying batches of messages one way and an outcome per message the
+//! other. Messages for one distributor are handed to its connections in the
+//! order they were sent. And acknowledgements that reached another
+//! distributor than the connection waiting for them, passed on to it
+//! ([`Relayed`], answered with a [`RelayAnswer`]).
 //!
 //! director → distributor:
 //! `{"items":[{"seq":1,"recipient":"u","message":{"notification":{"envelope":{...},"follows":41,"stored_through":40,"wait_ms":10000}}}]}`
@@ -12,12 +15,17 @@
 //! (`left_behind` only when true).
 
 use futures::future::BoxFuture;
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::distributor::Envelope;
 
 /// The path of the stream on a distributor's forward port.
 pub const PATH: &str = "/internal/v1/forward";
+
+/// The path of relayed acknowledgements on a distributor's forward port.
+pub const RELAY_PATH: &str = "/internal/v1/ack";
 
 /// Hands messages to the distributors that hold their recipients'
 /// connections: over the stream to another process, or in process in
@@ -129,4 +137,29 @@ pub struct Report {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Reports {
     pub outcomes: Vec<Report>,
+}
+
+/// An acknowledgement passed on: by ids, or through a position.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Relayed {
+    pub recipient: String,
+    #[serde(default)]
+    pub ids: Vec<String>,
+    pub through: Option<u64>,
+}
+
+/// What the distributors asked knew of the ids.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct RelayAnswer {
+    /// Waiting there for an acknowledgement; now done.
+    pub held: HashSet<String>,
+    /// Not waiting there, but acknowledged there lately.
+    pub remembered: HashSet<String>,
+    /// The largest position sent to the recipient there.
+    #[serde(default)]
+    pub sent_through: Option<u64>,
+    /// A cumulative acknowledgement covered notifications fed from the
+    /// inbox there.
+    #[serde(default)]
+    pub inbox_fed: bool,
 }

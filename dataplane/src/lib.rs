@@ -19,7 +19,8 @@
 //!   reports, and the shared servers' state for it.
 //! - [`distributor`]: clients' WebSocket and SSE connections, their inbox,
 //!   live delivery and acknowledgements.
-//! - [`forward`]: the stream from directors to distributors.
+//! - [`forward`]: what travels on the distributors' forward port: the
+//!   stream from directors, and acknowledgements relayed between them.
 //! - [`compose`]: the roles of one process, built from their flags and
 //!   backends.
 //! - [`standalone`]: the whole service in one process, on SQLite and

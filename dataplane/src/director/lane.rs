@@ -27,6 +27,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::route::{Outcome, Router, Send};
 use crate::forward;
@@ -279,8 +280,17 @@ impl Lane {
             sends.into_iter().map(|(_, s)| s).collect(),
             &self.left_behind,
         );
-        for (position, outcome) in positions.into_iter().zip(sent) {
-            outcomes.push(outcome.map(move |o| (position, o)).boxed());
+        for ((position, outcome), f) in positions.into_iter().zip(sent).zip(&sending) {
+            // What happens to one notification on its way, under the lane's
+            // span (the recipient).
+            let span = tracing::debug_span!(
+                "notification",
+                id = %f.item.positioned.notification.id,
+                partition = f.item.partition,
+                offset = f.item.offset,
+                attempt = f.attempt,
+            );
+            outcomes.push(outcome.map(move |o| (position, o)).instrument(span).boxed());
         }
         flight.extend(sending);
     }

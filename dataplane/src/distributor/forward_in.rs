@@ -25,7 +25,7 @@ use crate::forward_secret;
 pub fn router(distributor: Arc<Distributor>) -> Router {
     let router = Router::new()
         .route(forward::PATH, get(accept))
-        .route(super::relay::PATH, post(super::relay::accept));
+        .route(forward::RELAY_PATH, post(super::relay::accept));
     let router = match distributor.forward_secret.clone() {
         Some(secret) => router.layer(middleware::from_fn_with_state(
             secret,

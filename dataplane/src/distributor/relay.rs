@@ -5,20 +5,16 @@
 //! their internal forward port, so the notification is done at once instead
 //! of timing out and coming again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::Distributor;
+use super::live::Known;
+use crate::forward::{RELAY_PATH, RelayAnswer, Relayed};
 use axum::Json;
 use axum::extract::State;
 use futures::future::join_all;
-use serde::{Deserialize, Serialize};
-
-use super::Distributor;
-use super::live::Known;
-
-/// The path on a distributor's forward port.
-pub const PATH: &str = "/internal/v1/ack";
 
 /// How long another distributor may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -58,31 +54,6 @@ impl Relay {
             unreachable.retain(|_, since| since.elapsed() < LEFT_ALONE);
         }
     }
-}
-
-/// An acknowledgement passed on: by ids, or through a position.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Relayed {
-    pub recipient: String,
-    #[serde(default)]
-    pub ids: Vec<String>,
-    pub through: Option<u64>,
-}
-
-/// What the distributors asked knew of the ids.
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct RelayAnswer {
-    /// Waiting there for an acknowledgement; now done.
-    pub held: HashSet<String>,
-    /// Not waiting there, but acknowledged there lately.
-    pub remembered: HashSet<String>,
-    /// The largest position sent to the recipient there.
-    #[serde(default)]
-    pub sent_through: Option<u64>,
-    /// A cumulative acknowledgement covered notifications fed from the
-    /// inbox there.
-    #[serde(default)]
-    pub inbox_fed: bool,
 }
 
 /// The receiving end, on the forward port.
@@ -146,7 +117,7 @@ async fn ask(distributor: &Distributor, other: &str, relayed: &Relayed) -> Relay
     let mut request = distributor
         .relay
         .client
-        .post(format!("http://{address}{PATH}"))
+        .post(format!("http://{address}{RELAY_PATH}"))
         .timeout(TIMEOUT)
         .json(relayed);
     if let Some(secret) = &distributor.forward_secret {

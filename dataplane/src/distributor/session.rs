@@ -12,9 +12,10 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::live::{Feed, Known, Subscription};
-use super::relay::{self, Relayed};
+use super::relay;
 use super::{Distributor, Envelope};
 use crate::api_error::ApiError;
+use crate::forward::Relayed;
 use crate::inbox::{InboxError, Positioned};
 use crate::metrics::TransportLabels;
 use crate::notification::{new_id, now_ms};
