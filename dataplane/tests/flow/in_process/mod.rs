@@ -1,9 +1,11 @@
 //! The whole service in this test process, built by the composition root
-//! (`dataplane::compose`) on standalone's embedded backends, each wrapped
-//! to fail as a seeded plan says ([`plan`], [`faulty`]): the log's writes
-//! and reads, the inbox, presence, the director's hand-over to the
-//! distributor, the director as a whole (it crashes and starts again from
-//! what it committed) and the clients (they leave and come back). Every
+//! (`dataplane::compose`) on standalone's embedded backends, with a second
+//! distributor beside the first. Each part fails as a seeded plan says
+//! ([`plan`], [`faulty`]): the log's writes and reads, the inbox and
+//! presence (which may also forget everything), the director's forwarding
+//! stream, the director as a whole (it crashes and starts again from what
+//! it committed), the second distributor (it stops, and a new one starts)
+//! and the clients (they leave and come back). Every
 //! scenario publishes [`NOTIFICATIONS`] through the public API to clients
 //! on all three transports, while the faults come and go, and checks that
 //! every accepted id arrives, in order per recipient, and that nothing
