@@ -283,3 +283,71 @@ async fn connections_that_never_finish_their_headers_are_closed_and_publishing_g
         .expect("every stalled connection is closed within the header timeout");
     service.finish().await;
 }
+
+/// What `notifd standalone` on the development credentials writes to its
+/// log (warnings and worse) by the time it says it is running, listening
+/// on `http_addr`.
+async fn warnings_on_development_credentials(http_addr: &str) -> String {
+    let data_dir = std::env::temp_dir().join(testenv::unique_name("standalone"));
+    let mut notifd = tokio::process::Command::new(NOTIFD)
+        .arg("standalone")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["--http-addr", http_addr, "--admin-addr", "127.0.0.1:0"])
+        .env("NOTIF_LOG", "warn")
+        .env_remove("NOTIF_API_KEY_HASHES")
+        .env_remove("NOTIF_JWT_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("notifd runs");
+    let mut stdout = tokio::io::BufReader::new(notifd.stdout.take().expect("its output"));
+    let mut line = String::new();
+    let admin = tokio::time::timeout(Duration::from_secs(30), async {
+        use tokio::io::AsyncBufReadExt;
+        while stdout.read_line(&mut line).await.expect("its output") > 0 {
+            // "  admin:    http://127.0.0.1:PORT/metrics /healthz /readyz"
+            if let Some(url) = line.trim().strip_prefix("admin:") {
+                return url
+                    .trim()
+                    .split(' ')
+                    .next()
+                    .map(|metrics| metrics.replace("/metrics", ""));
+            }
+            line.clear();
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("it prints its admin port");
+    // Ready only after the warning would have been written.
+    testenv::wait_until("it is ready", Duration::from_secs(30), async || {
+        reqwest::get(format!("{admin}/readyz"))
+            .await
+            .is_ok_and(|answer| answer.status() == StatusCode::OK)
+    })
+    .await;
+    notifd.start_kill().expect("stopped");
+    let output = notifd.wait_with_output().await.expect("its log");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn development_credentials_served_beyond_this_machine_are_warned_of() {
+    const WARNING: &str = "the development credentials are served beyond this machine";
+    let loopback = warnings_on_development_credentials("127.0.0.1:0").await;
+    assert!(
+        !loopback.contains(WARNING),
+        "on loopback, no warning: {loopback}"
+    );
+    // Every address of this machine; no traffic goes anywhere but loopback.
+    let everywhere = warnings_on_development_credentials("0.0.0.0:0").await;
+    assert!(
+        everywhere.contains(WARNING),
+        "on every address, a warning: {everywhere}"
+    );
+}
