@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::api_error::ApiError;
+use crate::config::ConfigError;
 
 /// How the public port guards itself against clients that hold connections.
 #[derive(clap::Args, Debug, Clone)]
@@ -138,6 +139,16 @@ impl Drop for AddressPermit {
             }
         }
     }
+}
+
+/// Listens on `addr`, given by `flag`.
+pub async fn bind(
+    flag: &'static str,
+    addr: std::net::SocketAddr,
+) -> Result<TcpListener, ConfigError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| ConfigError::new(flag, format!("cannot listen on {addr}: {e}")))
 }
 
 /// Serves `router` on `listener` until `stop` is cancelled, then waits for

@@ -3,21 +3,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::{Consume, Forwarder, Router};
-use crate::admin::{self, AdminArgs, Ready};
+use crate::admin::AdminArgs;
 use crate::config::ConfigError;
-use crate::dependencies::{self, Dependency};
+use crate::dependencies::Dependency;
 use crate::forward::Forward;
 use crate::forward_secret::ForwardSecretArgs;
 use crate::inbox::{Inbox, PostgresArgs};
+use crate::listen;
 use crate::log::{KafkaArgs, KafkaReader, LogReader};
-use crate::metrics::{DependencyMetrics, DirectorMetrics};
+use crate::metrics::DirectorMetrics;
 use crate::presence::{Presence, RedisArgs};
+use crate::process::Process;
 use crate::retry::{self, Backoff};
-use crate::tasks::{GRACE, Tasks};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DirectorArgs {
@@ -140,9 +140,8 @@ impl DirectorArgs {
         let inbox: Arc<dyn Inbox> = Arc::new(inbox);
         let presence: Arc<dyn Presence> = Arc::new(self.redis.presence().await?);
 
-        let mut registry = Registry::default();
-        let metrics = DirectorMetrics::default().register(&mut registry);
-        let dependency_metrics = DependencyMetrics::default().register(&mut registry);
+        let mut process = Process::until(shutdown);
+        let metrics = DirectorMetrics::default().register(&mut process.registry);
         let log: Arc<dyn LogReader> = Arc::new(
             KafkaReader::new(&self.kafka.config(), &self.kafka_group, metrics.clone()).map_err(
                 |e| {
@@ -164,37 +163,22 @@ impl DirectorArgs {
             Duration::from_secs(self.ack_timeout_secs),
             metrics,
         )?;
-        let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
-        let tasks = Tasks::until(shutdown);
-        let stop = tasks.stop();
-        let ready = Ready::new(stop.clone());
-        // The admin port outlives `stop`: /readyz answers `draining` while
-        // routing drains.
-        let admin_server = axum::serve(admin_listener, admin::router(registry, ready.clone()))
-            .with_graceful_shutdown(tasks.done().cancelled_owned());
-        tasks.spawn(async {
-            if let Err(e) = admin_server.await {
-                tracing::error!(error = %e, "the admin port failed");
-            }
-        });
-        tasks.spawn(dependencies::watch(
-            vec![
-                Dependency::KafkaReader(log),
-                Dependency::Redis(presence),
-                Dependency::Postgres(inbox.clone()),
-            ],
-            dependency_metrics,
-            stop.clone(),
-        ));
-
+        let admin = listen::bind("--admin-addr", self.admin.admin_addr).await?;
+        process.watch(vec![
+            Dependency::KafkaReader(log),
+            Dependency::Redis(presence),
+            Dependency::Postgres(inbox.clone()),
+        ]);
         tracing::info!(topic = %self.kafka.kafka_topic, group = %self.kafka_group, "director routing");
-        tasks.spawn(self.routing.purge(inbox, stop.clone()));
-        ready.started();
-        let routing = async {
-            consume.run(stop.cancelled_owned()).await;
-            Ok(())
-        };
-        tasks.run(routing, GRACE).await?;
+        process.spawn(self.routing.purge(inbox, process.stop()));
+        process.ready_when(async {});
+        let routing = consume.run(process.stop().cancelled_owned());
+        process
+            .run(admin, async {
+                routing.await;
+                Ok(())
+            })
+            .await?;
         tracing::info!("director stopped");
         Ok(())
     }

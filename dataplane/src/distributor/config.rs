@@ -4,20 +4,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::registry::Registry;
 use tokio_util::sync::CancellationToken;
 
 use super::{Distributor, router};
-use crate::admin::{self, AdminArgs, Ready};
+use crate::admin::AdminArgs;
 use crate::auth::config::JwtArgs;
 use crate::auth::jwt::JwtVerifier;
 use crate::config::ConfigError;
-use crate::dependencies::{self, Dependency};
+use crate::dependencies::Dependency;
 use crate::forward_secret::{ForwardSecret, ForwardSecretArgs};
 use crate::inbox::{Inbox, PostgresArgs};
-use crate::metrics::{DependencyMetrics, DistributorMetrics};
+use crate::listen;
+use crate::metrics::DistributorMetrics;
 use crate::presence::{Presence, RedisArgs};
-use crate::tasks::{GRACE, Tasks};
+use crate::process::Process;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct DistributorArgs {
@@ -106,6 +106,9 @@ impl ConnectionArgs {
 }
 
 impl DistributorArgs {
+    /// Holds client connections, takes notifications on the forward port
+    /// and serves the admin port until `shutdown`, then closes connections
+    /// and finishes the requests in flight.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -126,9 +129,7 @@ impl DistributorArgs {
         }
         let inbox: Arc<dyn Inbox> = Arc::new(self.postgres.inbox()?);
         let presence: Arc<dyn Presence> = Arc::new(self.redis.presence().await?);
-        let mut registry = Registry::default();
-        let tasks = Tasks::until(shutdown);
-        let stop = tasks.stop();
+        let mut process = Process::until(shutdown);
         let distributor = Arc::new(
             self.connections.distributor(Parts {
                 id: self
@@ -138,42 +139,35 @@ impl DistributorArgs {
                 inbox: inbox.clone(),
                 presence: presence.clone(),
                 jwt,
-                metrics: DistributorMetrics::default().register(&mut registry),
-                stop: stop.clone(),
+                metrics: DistributorMetrics::default().register(&mut process.registry),
+                stop: process.stop(),
                 forward_secret,
             })?,
         );
-        let public = crate::serve::bind("--http-addr", self.http_addr).await?;
-        let forward = crate::serve::bind("--forward-addr", self.forward_addr).await?;
+        let public = listen::bind("--http-addr", self.http_addr).await?;
+        let forward = listen::bind("--forward-addr", self.forward_addr).await?;
+        let admin = listen::bind("--admin-addr", self.admin.admin_addr).await?;
         let advertised = match &self.forward_advertise_addr {
             Some(address) => address.clone(),
             None => forward.local_addr()?.to_string(),
         };
-        tasks.spawn(announce(distributor.clone(), advertised));
+        tracing::info!(id = %distributor.id, http = %self.http_addr, admin = %self.admin.admin_addr, "distributor serving");
+        process.spawn(announce(distributor.clone(), advertised));
         let forward_server = axum::serve(forward, super::forward_in::router(distributor.clone()))
-            .with_graceful_shutdown(stop.clone().cancelled_owned());
-        tasks.spawn(async {
+            .with_graceful_shutdown(process.stop().cancelled_owned());
+        process.spawn(async {
             if let Err(e) = forward_server.await {
                 tracing::error!(error = %e, "the forward port failed");
             }
         });
-        let admin_listener = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
-        tracing::info!(id = %distributor.id, http = %self.http_addr, admin = %self.admin.admin_addr, "distributor serving");
-        tasks.spawn(dependencies::watch(
-            vec![Dependency::Redis(presence), Dependency::Postgres(inbox)],
-            DependencyMetrics::default().register(&mut registry),
-            stop.clone(),
-        ));
-        let ready = Ready::new(stop.clone());
-        ready.started();
-        let admin_router = admin::router(registry, ready);
-        let serving = crate::serve::serve(
-            (public, router(distributor).merge(crate::openapi::router())),
-            &self.listen,
-            (admin_listener, admin_router),
-            stop,
-        );
-        tasks.run(async { Ok(serving.await?) }, GRACE).await?;
+        process.watch(vec![
+            Dependency::Redis(presence),
+            Dependency::Postgres(inbox),
+        ]);
+        process.ready_when(async {});
+        let public_router = router(distributor).merge(crate::openapi::router());
+        let serving = listen::serve(public, public_router, &self.listen, process.stop());
+        process.run(admin, async { Ok(serving.await?) }).await?;
         tracing::info!("distributor stopped");
         Ok(())
     }

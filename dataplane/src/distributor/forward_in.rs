@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::Distributor;
 use super::live::Order;
@@ -119,7 +120,16 @@ impl Distributor {
                     follows,
                     stored_through,
                 };
-                self.live.hand(recipient, envelope, order, wait)
+                let span = tracing::debug_span!(
+                    "handed_over",
+                    %recipient,
+                    id = %envelope.id,
+                    position = envelope.position,
+                );
+                self.live
+                    .hand(recipient, envelope, order, wait)
+                    .instrument(span)
+                    .boxed()
             }
             forward::Message::Stored { through } => {
                 futures::future::ready(self.live.stored(recipient, through).into()).boxed()

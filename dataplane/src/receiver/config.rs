@@ -4,18 +4,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::registry::Registry;
-
 use super::{Receiver, request::Limits, router};
-use crate::admin::{self, AdminArgs, Ready};
+use crate::admin::AdminArgs;
 use crate::auth::config::{JwtArgs, PublisherAuthArgs};
 use crate::auth::publisher::PublisherAuth;
 use crate::config::ConfigError;
-use crate::dependencies::{self, Dependency};
+use crate::dependencies::Dependency;
 use crate::json_body::BodyLimits;
+use crate::listen;
 use crate::log::{KafkaArgs, KafkaLog, Log};
-use crate::metrics::{DependencyMetrics, ReceiverMetrics};
-use crate::tasks::{GRACE, Tasks};
+use crate::metrics::ReceiverMetrics;
+use crate::process::Process;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReceiverArgs {
@@ -99,42 +98,20 @@ impl ReceiverArgs {
             )
         })?);
         let log: Arc<dyn Log> = kafka.clone();
-        let mut registry = Registry::default();
-        let metrics = ReceiverMetrics::default().register(&mut registry);
-        let dependency_metrics = DependencyMetrics::default().register(&mut registry);
+        let mut process = Process::until(shutdown);
+        let metrics = ReceiverMetrics::default().register(&mut process.registry);
         let receiver = Arc::new(self.limits.receiver(log.clone(), auth, metrics)?);
 
-        let public = crate::serve::bind("--http-addr", self.http_addr).await?;
-        let admin = crate::serve::bind("--admin-addr", self.admin.admin_addr).await?;
+        let public = listen::bind("--http-addr", self.http_addr).await?;
+        let admin = listen::bind("--admin-addr", self.admin.admin_addr).await?;
         tracing::info!(http = %self.http_addr, admin = %self.admin.admin_addr, topic = %self.kafka.kafka_topic, "receiver serving");
-
-        let tasks = Tasks::until(shutdown);
-        let stop = tasks.stop();
-        let ready = Ready::new(stop.clone());
-        // Started once the partition count is read: the first publishes
-        // would wait for it. Later, Kafka away does not make it unready.
-        tasks.spawn({
-            let (ready, stop) = (ready.clone(), stop.clone());
-            async move {
-                tokio::select! {
-                    () = kafka.partition_count_read() => ready.started(),
-                    () = stop.cancelled() => {}
-                }
-            }
-        });
-        tasks.spawn(dependencies::watch(
-            vec![Dependency::KafkaLog(log)],
-            dependency_metrics,
-            stop.clone(),
-        ));
-        let admin_router = admin::router(registry, ready);
-        let serving = crate::serve::serve(
-            (public, router(receiver).merge(crate::openapi::router())),
-            &self.listen,
-            (admin, admin_router),
-            stop,
-        );
-        tasks.run(async { Ok(serving.await?) }, GRACE).await?;
+        // Ready once the partition count is read: the first publishes would
+        // wait for it. Later, Kafka away does not make it unready.
+        process.ready_when(async move { kafka.partition_count_read().await });
+        process.watch(vec![Dependency::KafkaLog(log)]);
+        let public_router = router(receiver).merge(crate::openapi::router());
+        let serving = listen::serve(public, public_router, &self.listen, process.stop());
+        process.run(admin, async { Ok(serving.await?) }).await?;
         tracing::info!("receiver stopped");
         Ok(())
     }

@@ -99,6 +99,11 @@ async fn accept(receiver: &Receiver, request: Request) -> Result<Accepted, ApiEr
             5,
         ));
     }
+    // The first step of each notification's trace: the director's lane and
+    // the distributor's hand-over log it under the same id.
+    for notification in &batch {
+        tracing::debug!(id = %notification.id, recipient = %notification.recipient, "accepted");
+    }
     Ok(Accepted {
         ids: batch.into_iter().map(|n| n.id).collect(),
     })

@@ -18,18 +18,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use prometheus_client::registry::Registry;
-
-use crate::admin::Ready;
 use crate::auth::config::{JwtArgs, PublisherAuthArgs};
 use crate::compose::{self, AllRoles, Backends, Metrics, Settings};
 use crate::director::RoutingArgs;
 use crate::distributor::ConnectionArgs;
 use crate::inbox::{Inbox, SqliteInbox};
+use crate::listen;
 use crate::log::SqliteLog;
 use crate::presence::MemoryPresence;
+use crate::process::Process;
 use crate::receiver::LimitArgs;
-use crate::tasks::{GRACE, Tasks};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct StandaloneArgs {
@@ -66,14 +64,12 @@ impl StandaloneArgs {
         let data = DataDir::lock(&self.data_dir)?;
         let credentials = Credentials::resolve(&data.path, &self.jwt, &self.publisher)?;
         let database = data.database().await?;
-        let mut registry = Registry::default();
-        let metrics = Metrics::register(&mut registry);
+        let mut process = Process::until(shutdown);
+        let metrics = Metrics::register(&mut process.registry);
         let log =
             Arc::new(SqliteLog::open(database.clone(), &metrics.director.consumer_lag).await?);
         let inbox: Arc<dyn Inbox> = Arc::new(SqliteInbox::new(database));
 
-        let tasks = Tasks::until(shutdown);
-        let stop = tasks.stop();
         let settings = Settings {
             limits: self.limits,
             routing: self.routing,
@@ -92,12 +88,12 @@ impl StandaloneArgs {
                 jwt: credentials.jwt.clone(),
             },
             metrics,
-            stop.clone(),
+            process.stop(),
             |distributor| distributor,
         )?;
 
-        let public = crate::serve::bind("--http-addr", self.http_addr).await?;
-        let admin = crate::serve::bind("--admin-addr", self.admin_addr).await?;
+        let public = listen::bind("--http-addr", self.http_addr).await?;
+        let admin = listen::bind("--admin-addr", self.admin_addr).await?;
         print_welcome(
             &data,
             &credentials,
@@ -121,27 +117,20 @@ impl StandaloneArgs {
                 checks: self.jwt.checks(),
             });
         let public_router = roles.router().merge(demo::router(demo_tokens));
-        tasks.spawn(settings.routing.purge(inbox, stop.clone()));
+        process.spawn(settings.routing.purge(inbox, process.stop()));
         // No `notif_dependency_up`: the log and the inbox are in this
         // process, and have no server to lose.
-        let ready = Ready::new(stop.clone());
-        ready.started();
-        let admin_router = crate::admin::router(registry, ready);
+        process.ready_when(async {});
         // Serving and routing (a task of its own) drain together; the
         // process leaves when both are done.
-        let routing = tokio::spawn(roles.routing.run(stop.clone().cancelled_owned()));
-        let serving = crate::serve::serve(
-            (public, public_router),
-            &self.listen,
-            (admin, admin_router),
-            stop,
-        );
+        let routing = tokio::spawn(roles.routing.run(process.stop().cancelled_owned()));
+        let serving = listen::serve(public, public_router, &self.listen, process.stop());
         let main = async {
             serving.await?;
             routing.await?;
             Ok(())
         };
-        tasks.run(main, GRACE).await?;
+        process.run(admin, main).await?;
         tracing::info!("standalone stopped");
         Ok(())
     }
