@@ -91,8 +91,13 @@ impl DataDir {
         // One connection: SQLite has one writer at a time anyway, and
         // writers on several connections would wait for each other in
         // SQLite's busy handler, which sleeps. Statements queue here instead.
+        // No ping before each use: the database is a file, not a server
+        // that could have gone, and a ping cut short by a caller that
+        // stopped waiting (the director's reads are raced against its other
+        // work) makes the pool close the connection and open a new one.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
@@ -155,6 +160,29 @@ mod tests {
         for name in ["notifd.sqlite", "notifd.sqlite-wal", "notifd.lock"] {
             assert_eq!(mode(&path.join(name)), 0o600, "{name}");
         }
+        drop(data_dir);
+        fs::remove_dir_all(&path).expect("removed");
+    }
+
+    #[tokio::test]
+    async fn queries_their_callers_stop_waiting_for_keep_the_one_connection() {
+        let path = std::env::temp_dir().join(crate::notification::new_id());
+        let data_dir = DataDir::lock(&path).expect("locked");
+        let pool = data_dir.database().await.expect("the database opens");
+        // A temporary table lives as long as its connection.
+        sqlx::query("CREATE TEMP TABLE marker (x INTEGER)")
+            .execute(&pool)
+            .await
+            .expect("made");
+        for _ in 0..10 {
+            // Back in the pool, idle; then a query given up at its first wait.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let _ = futures::FutureExt::now_or_never(sqlx::query("SELECT 1").execute(&pool));
+        }
+        sqlx::query("SELECT x FROM marker")
+            .execute(&pool)
+            .await
+            .expect("the same connection: its temporary table is there");
         drop(data_dir);
         fs::remove_dir_all(&path).expect("removed");
     }
