@@ -33,6 +33,16 @@ pub struct Settings {
     pub connections: ConnectionArgs,
 }
 
+impl Settings {
+    /// Fails on a flag that makes no sense, naming it; before anything is
+    /// opened, bound or connected to.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.limits.check()?;
+        self.routing.check()?;
+        self.connections.check()
+    }
+}
+
 /// What the roles keep and find things in.
 pub struct Backends {
     pub log: Arc<dyn Log>,

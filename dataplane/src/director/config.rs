@@ -73,14 +73,8 @@ pub struct Backends {
 }
 
 impl RoutingArgs {
-    /// The routing loop over `backends`, after checking the flags;
-    /// `ack_timeout` is the distributors' acknowledgement timeout.
-    pub fn consume(
-        &self,
-        backends: Backends,
-        ack_timeout: Duration,
-        metrics: DirectorMetrics,
-    ) -> Result<Consume, ConfigError> {
+    /// Fails on a flag that makes no sense, naming it.
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.delivery_attempts == 0 {
             return Err(ConfigError::new(
                 "--delivery-attempts",
@@ -90,6 +84,18 @@ impl RoutingArgs {
         if self.delivery_window == 0 {
             return Err(ConfigError::new("--delivery-window", "must be at least 1"));
         }
+        Ok(())
+    }
+
+    /// The routing loop over `backends`, after checking the flags;
+    /// `ack_timeout` is the distributors' acknowledgement timeout.
+    pub fn consume(
+        &self,
+        backends: Backends,
+        ack_timeout: Duration,
+        metrics: DirectorMetrics,
+    ) -> Result<Consume, ConfigError> {
+        self.check()?;
         Ok(Consume {
             log: backends.log,
             router: Arc::new(Router {
@@ -134,6 +140,8 @@ impl DirectorArgs {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.routing.check()?;
+        let forward_secret = self.forward_secret.secret()?;
         let inbox = self.postgres.inbox()?;
         // The schema first: until PostgreSQL answers, nothing can be stored.
         retry::until_ok("inbox migrations", Backoff::DEFAULT, || inbox.migrate()).await;
@@ -152,7 +160,7 @@ impl DirectorArgs {
                 },
             )?,
         );
-        let forward = Forwarder::new(presence.clone(), self.forward_secret.secret()?);
+        let forward = Forwarder::new(presence.clone(), forward_secret);
         let consume = self.routing.consume(
             Backends {
                 log: log.clone(),

@@ -79,14 +79,20 @@ pub struct Parts {
 }
 
 impl ConnectionArgs {
-    /// The distributor over `parts`, after checking the flags.
-    pub fn distributor(&self, parts: Parts) -> Result<Distributor, ConfigError> {
+    /// Fails on a flag that makes no sense, naming it.
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.presence_ttl_secs < 3 {
             return Err(ConfigError::new(
                 "--presence-ttl-secs",
                 "must be at least 3",
             ));
         }
+        Ok(())
+    }
+
+    /// The distributor over `parts`, after checking the flags.
+    pub fn distributor(&self, parts: Parts) -> Result<Distributor, ConfigError> {
+        self.check()?;
         Ok(Distributor {
             id: parts.id,
             inbox: parts.inbox,
@@ -113,6 +119,7 @@ impl DistributorArgs {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.connections.check()?;
         let jwt = self.jwt.verifier()?.ok_or_else(|| {
             ConfigError::new("--jwt-secret", "clients cannot authenticate: give --jwt-secret, --jwt-secret-file or --jwt-public-key-file")
         })?;

@@ -56,6 +56,14 @@ pub struct LimitArgs {
 }
 
 impl LimitArgs {
+    /// Fails on a flag that makes no sense, naming it.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.max_batch == 0 {
+            return Err(ConfigError::new("--max-batch", "must be at least 1"));
+        }
+        Ok(())
+    }
+
     /// The receiver writing to `log`, after checking the flags.
     pub fn receiver(
         &self,
@@ -63,9 +71,7 @@ impl LimitArgs {
         auth: PublisherAuth,
         metrics: ReceiverMetrics,
     ) -> Result<Receiver, ConfigError> {
-        if self.max_batch == 0 {
-            return Err(ConfigError::new("--max-batch", "must be at least 1"));
-        }
+        self.check()?;
         Ok(Receiver {
             log,
             auth,
@@ -90,6 +96,7 @@ impl ReceiverArgs {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.limits.check()?;
         let auth = self.auth.load(self.jwt.verifier()?)?;
         let kafka = Arc::new(KafkaLog::new(&self.kafka.config()).map_err(|e| {
             ConfigError::new(

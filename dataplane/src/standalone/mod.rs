@@ -61,6 +61,12 @@ impl StandaloneArgs {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let settings = Settings {
+            limits: self.limits,
+            routing: self.routing,
+            connections: self.connections,
+        };
+        settings.check()?;
         let data = DataDir::lock(&self.data_dir)?;
         let credentials = Credentials::resolve(&data.path, &self.jwt, &self.publisher)?;
         let database = data.database().await?;
@@ -70,11 +76,6 @@ impl StandaloneArgs {
             Arc::new(SqliteLog::open(database.clone(), &metrics.director.consumer_lag).await?);
         let inbox: Arc<dyn Inbox> = Arc::new(SqliteInbox::new(database));
 
-        let settings = Settings {
-            limits: self.limits,
-            routing: self.routing,
-            connections: self.connections,
-        };
         let roles = AllRoles::build(
             &settings,
             Backends {

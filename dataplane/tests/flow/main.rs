@@ -9,6 +9,7 @@ mod churn;
 mod drain;
 mod exclusive;
 mod fault;
+mod flags;
 mod growth;
 mod in_process;
 mod kill;
