@@ -51,5 +51,6 @@ pub mod process;
 pub mod receiver;
 pub mod retry;
 pub mod shutdown;
+pub mod sqlite;
 pub mod standalone;
 pub mod whole_number;

@@ -87,6 +87,8 @@ fn to_i64(value: u64) -> i64 {
 pub enum InboxError {
     #[error("the inbox's database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("the inbox's database: {0}")]
+    Written(#[from] crate::sqlite::WriteError),
     #[error("a stored payload is not JSON: {0}")]
     Payload(#[from] serde_json::Error),
     #[error("the inbox's database was unreachable moments ago; not asked again yet")]

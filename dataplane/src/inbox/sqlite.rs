@@ -4,20 +4,24 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::SqlitePool;
+use futures::FutureExt;
+use sqlx::SqliteConnection;
 
 use super::{Inbox, InboxError, Positioned, Row, to_i64};
 use crate::notification::now_ms;
+use crate::sqlite::Database;
 
+/// Its changes go through the database's writer, in commits shared with
+/// the log's appends and each other.
 #[derive(Clone)]
 pub struct SqliteInbox {
-    pool: SqlitePool,
+    database: Database,
 }
 
 impl SqliteInbox {
-    /// The inbox in `pool`'s database, which must be migrated.
-    pub fn new(pool: SqlitePool) -> Self {
-        SqliteInbox { pool }
+    /// The inbox in `database`, which must be migrated.
+    pub fn new(database: Database) -> Self {
+        SqliteInbox { database }
     }
 }
 
@@ -29,35 +33,12 @@ fn id_list(ids: &[String]) -> Result<String, serde_json::Error> {
 #[async_trait]
 impl Inbox for SqliteInbox {
     async fn store(&self, batch: &[Positioned]) -> Result<(), InboxError> {
-        let stored_at = to_i64(now_ms());
-        // One statement per chunk: one round trip to SQLite's thread each,
-        // within SQLite's limit of bound values.
-        let mut transaction = self.pool.begin().await?;
-        for chunk in batch.chunks(1000) {
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO inbox (recipient, position, id, kind, payload, published_at_ms, expires_at_ms, stored_at_ms) ",
-            );
-            insert.push_values(
-                chunk,
-                |mut row,
-                 Positioned {
-                     position,
-                     notification: n,
-                 }| {
-                    row.push_bind(&n.recipient)
-                        .push_bind(to_i64(*position))
-                        .push_bind(&n.id)
-                        .push_bind(n.kind.as_deref())
-                        .push_bind(n.payload.get())
-                        .push_bind(to_i64(n.published_at_ms))
-                        .push_bind(n.expires_at_ms.map(to_i64))
-                        .push_bind(stored_at);
-                },
-            );
-            insert.push(" ON CONFLICT DO NOTHING");
-            insert.build().execute(&mut *transaction).await?;
-        }
-        transaction.commit().await?;
+        let (batch, stored_at) = (batch.to_vec(), to_i64(now_ms()));
+        self.database
+            .write(move |connection| {
+                async move { insert(connection, &batch, stored_at).await }.boxed()
+            })
+            .await?;
         Ok(())
     }
 
@@ -79,7 +60,7 @@ impl Inbox for SqliteInbox {
         .bind(after.map(to_i64).unwrap_or(-1))
         .bind(to_i64(now_ms))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.database.pool)
         .await?;
         rows.into_iter()
             .map(|row| super::from_row(recipient, row))
@@ -91,15 +72,21 @@ impl Inbox for SqliteInbox {
         recipient: &str,
         ids: &[String],
     ) -> Result<Vec<String>, InboxError> {
-        let removed: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM inbox
-             WHERE recipient = ? AND id IN (SELECT value FROM json_each(?))
-             RETURNING id",
-        )
-        .bind(recipient)
-        .bind(id_list(ids)?)
-        .fetch_all(&self.pool)
-        .await?;
+        let (recipient, ids) = (recipient.to_owned(), id_list(ids)?);
+        let removed = self
+            .database
+            .write(move |connection| {
+                sqlx::query_scalar(
+                    "DELETE FROM inbox
+                     WHERE recipient = ? AND id IN (SELECT value FROM json_each(?))
+                     RETURNING id",
+                )
+                .bind(recipient)
+                .bind(ids)
+                .fetch_all(connection)
+                .boxed()
+            })
+            .await?;
         Ok(removed)
     }
 
@@ -108,13 +95,19 @@ impl Inbox for SqliteInbox {
         recipient: &str,
         position: u64,
     ) -> Result<Vec<String>, InboxError> {
-        let removed: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM inbox WHERE recipient = ? AND position <= ? RETURNING id",
-        )
-        .bind(recipient)
-        .bind(to_i64(position))
-        .fetch_all(&self.pool)
-        .await?;
+        let recipient = recipient.to_owned();
+        let removed = self
+            .database
+            .write(move |connection| {
+                sqlx::query_scalar(
+                    "DELETE FROM inbox WHERE recipient = ? AND position <= ? RETURNING id",
+                )
+                .bind(recipient)
+                .bind(to_i64(position))
+                .fetch_all(connection)
+                .boxed()
+            })
+            .await?;
         Ok(removed)
     }
 
@@ -124,12 +117,49 @@ impl Inbox for SqliteInbox {
         let result = sqlx::query("DELETE FROM inbox WHERE expires_at_ms <= ? OR stored_at_ms < ?")
             .bind(to_i64(now_ms))
             .bind(to_i64(stored_before))
-            .execute(&self.pool)
+            .execute(&self.database.pool)
             .await?;
         Ok(result.rows_affected())
     }
 
     async fn is_reachable(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sqlx::query("SELECT 1")
+            .execute(&self.database.pool)
+            .await
+            .is_ok()
     }
+}
+
+/// Stores `batch`, within the writer's transaction: one statement per
+/// chunk, within SQLite's limit of bound values.
+async fn insert(
+    connection: &mut SqliteConnection,
+    batch: &[Positioned],
+    stored_at: i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in batch.chunks(1000) {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO inbox (recipient, position, id, kind, payload, published_at_ms, expires_at_ms, stored_at_ms) ",
+        );
+        insert.push_values(
+            chunk,
+            |mut row,
+             Positioned {
+                 position,
+                 notification: n,
+             }| {
+                row.push_bind(&n.recipient)
+                    .push_bind(to_i64(*position))
+                    .push_bind(&n.id)
+                    .push_bind(n.kind.as_deref())
+                    .push_bind(n.payload.get())
+                    .push_bind(to_i64(n.published_at_ms))
+                    .push_bind(n.expires_at_ms.map(to_i64))
+                    .push_bind(stored_at);
+            },
+        );
+        insert.push(" ON CONFLICT DO NOTHING");
+        insert.build().execute(&mut *connection).await?;
+    }
+    Ok(())
 }

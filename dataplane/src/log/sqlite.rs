@@ -1,35 +1,31 @@
 //! The log on SQLite, for the standalone service: one table in which a row's
-//! `seq` is its offset, in one partition (0). Appends from every request are
-//! written together by one writer task, one transaction (one fsync) per
-//! group, so concurrent publishes share the cost of durability.
+//! `seq` is its offset, in one partition (0). Appends go through the
+//! database's writer, which commits everything waiting together, so
+//! concurrent publishes share the cost of durability.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::FutureExt;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use sqlx::SqlitePool;
-use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use sqlx::SqliteConnection;
+use tokio::sync::{Mutex, Notify};
 
 use super::{Done, Log, LogError, LogReader, Record};
 use crate::metrics::PartitionLabels;
 use crate::notification::Notification;
+use crate::sqlite::Database;
 
 /// The only partition.
 const PARTITION: i32 = 0;
 /// Rows read at a time.
 const PAGE: i64 = 512;
 
-struct Append {
-    records: Vec<Vec<u8>>,
-    done: oneshot::Sender<Result<(), String>>,
-}
-
 pub struct SqliteLog {
-    pool: SqlitePool,
-    appends: mpsc::Sender<Append>,
+    database: Database,
     /// Told after each write, to wake the reader.
     appended: Arc<Notify>,
     reading: Mutex<Reading>,
@@ -48,20 +44,21 @@ struct Reading {
 }
 
 impl SqliteLog {
-    /// The log in `pool`'s database (migrated), read from where the last
-    /// commit left it; what is written and not yet done is set on `lag`.
+    /// The log in `database` (migrated), read from where the last commit
+    /// left it; what is written and not yet done is set on `lag`.
     pub async fn open(
-        pool: SqlitePool,
+        database: Database,
         lag: &Family<PartitionLabels, Gauge>,
     ) -> Result<Self, sqlx::Error> {
+        let pool = &database.pool;
         let committed: i64 =
             sqlx::query_scalar("SELECT next_seq FROM log_committed WHERE partition = ?")
                 .bind(PARTITION)
-                .fetch_optional(&pool)
+                .fetch_optional(pool)
                 .await?
                 .unwrap_or(0);
         let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log")
-            .fetch_one(&pool)
+            .fetch_one(pool)
             .await?;
         let lag = lag
             .get_or_create(&PartitionLabels {
@@ -69,13 +66,9 @@ impl SqliteLog {
             })
             .clone();
         lag.set(held);
-        let (appends, queue) = mpsc::channel(1024);
-        let appended = Arc::new(Notify::new());
-        tokio::spawn(write(pool.clone(), queue, appended.clone(), lag.clone()));
         Ok(SqliteLog {
-            pool,
-            appends,
-            appended,
+            database,
+            appended: Arc::new(Notify::new()),
             reading: Mutex::new(Reading {
                 next: committed,
                 buffer: VecDeque::new(),
@@ -86,46 +79,19 @@ impl SqliteLog {
     }
 }
 
-/// The writer task: takes every append waiting, writes them in one
-/// transaction, and answers each.
-async fn write(
-    pool: SqlitePool,
-    mut queue: mpsc::Receiver<Append>,
-    appended: Arc<Notify>,
-    lag: Gauge,
-) {
-    let mut group = Vec::new();
-    while queue.recv_many(&mut group, 256).await > 0 {
-        let result = match insert(&pool, &group).await {
-            Ok(rows) => {
-                lag.inc_by(rows);
-                appended.notify_one();
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        };
-        for append in group.drain(..) {
-            let _ = append.done.send(result.clone());
-        }
-    }
-}
-
 /// Rows per INSERT statement: one round trip to SQLite's thread each.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// Writes `group`'s records; returns how many.
-async fn insert(pool: &SqlitePool, group: &[Append]) -> Result<i64, sqlx::Error> {
-    let records: Vec<&Vec<u8>> = group.iter().flat_map(|a| &a.records).collect();
-    let mut transaction = pool.begin().await?;
+/// Appends `records`, within the writer's transaction.
+async fn insert(connection: &mut SqliteConnection, records: &[Vec<u8>]) -> Result<(), sqlx::Error> {
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let mut insert = sqlx::QueryBuilder::new("INSERT INTO log (record) ");
         insert.push_values(chunk, |mut row, record| {
-            row.push_bind(*record);
+            row.push_bind(record);
         });
-        insert.build().execute(&mut *transaction).await?;
+        insert.build().execute(&mut *connection).await?;
     }
-    transaction.commit().await?;
-    Ok(records.len() as i64)
+    Ok(())
 }
 
 #[async_trait]
@@ -135,19 +101,21 @@ impl Log for SqliteLog {
             .iter()
             .map(serde_json::to_vec)
             .collect::<Result<Vec<_>, _>>()?;
-        let (done, written) = oneshot::channel();
-        self.appends
-            .send(Append { records, done })
+        let rows = records.len() as i64;
+        self.database
+            .write(move |connection| async move { insert(connection, &records).await }.boxed())
             .await
-            .map_err(|_| LogError::Unavailable("the log's writer stopped".into()))?;
-        written
-            .await
-            .map_err(|_| LogError::Unavailable("the log's writer stopped".into()))?
-            .map_err(LogError::Unavailable)
+            .map_err(|e| LogError::Unavailable(e.to_string()))?;
+        self.lag.inc_by(rows);
+        self.appended.notify_one();
+        Ok(())
     }
 
     async fn is_reachable(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        sqlx::query("SELECT 1")
+            .execute(&self.database.pool)
+            .await
+            .is_ok()
     }
 }
 
@@ -165,7 +133,7 @@ impl LogReader for SqliteLog {
                 sqlx::query_as("SELECT seq, record FROM log WHERE seq >= ? ORDER BY seq LIMIT ?")
                     .bind(reading.next)
                     .bind(PAGE)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.database.pool)
                     .await
                     .map_err(|e| LogError::Read(e.to_string()))?;
             match rows.last() {
@@ -199,7 +167,7 @@ impl LogReader for SqliteLog {
             return Ok(());
         }
         let commit = async {
-            let mut transaction = self.pool.begin().await?;
+            let mut transaction = self.database.pool.begin().await?;
             sqlx::query(
                 "INSERT INTO log_committed (partition, next_seq) VALUES (?, ?)
                  ON CONFLICT (partition) DO UPDATE SET next_seq = max(next_seq, excluded.next_seq)",

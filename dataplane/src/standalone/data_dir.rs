@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::config::ConfigError;
+use crate::sqlite::Database;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -78,7 +78,7 @@ impl DataDir {
     /// The database (`notifd.sqlite`), made and migrated on first use.
     /// Every commit is synced to disk before it returns: an accepted
     /// notification survives a crash or a power cut.
-    pub async fn database(&self) -> anyhow::Result<SqlitePool> {
+    pub async fn database(&self) -> anyhow::Result<Database> {
         let file = self.path.join("notifd.sqlite");
         private_database_files(&file)
             .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", file.display()))?;
@@ -105,7 +105,7 @@ impl DataDir {
             .run(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", file.display()))?;
-        Ok(pool)
+        Ok(Database::new(pool))
     }
 }
 
@@ -168,7 +168,7 @@ mod tests {
     async fn queries_their_callers_stop_waiting_for_keep_the_one_connection() {
         let path = std::env::temp_dir().join(crate::notification::new_id());
         let data_dir = DataDir::lock(&path).expect("locked");
-        let pool = data_dir.database().await.expect("the database opens");
+        let pool = data_dir.database().await.expect("the database opens").pool;
         // A temporary table lives as long as its connection.
         sqlx::query("CREATE TEMP TABLE marker (x INTEGER)")
             .execute(&pool)

@@ -112,7 +112,9 @@ impl Service {
     /// `notifd standalone` on `data_dir` with `env` (credentials, say).
     pub async fn standalone_on(data_dir: &Path, env: Env) -> Service {
         let deployment = Deployment::standalone(Path::new(NOTIFD), data_dir, env).await;
-        let inbox = Arc::new(SqliteInbox::new(open_database(data_dir).await));
+        let inbox = Arc::new(SqliteInbox::new(dataplane::sqlite::Database::new(
+            open_database(data_dir).await,
+        )));
         Service::new(deployment, inbox)
     }
 

@@ -36,9 +36,9 @@ use dataplane::listen::ListenArgs;
 use dataplane::log::{Log, LogReader, SqliteLog};
 use dataplane::metrics::DistributorMetrics;
 use dataplane::presence::{MemoryPresence, Presence};
+use dataplane::sqlite::Database;
 use dataplane::standalone::{DataDir, StandaloneArgs};
 use prometheus_client::registry::Registry;
-use sqlx::SqlitePool;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -86,7 +86,7 @@ struct InProcess {
     listen: ListenArgs,
     metrics: Metrics,
     plan: Arc<Plan>,
-    database: SqlitePool,
+    database: Database,
     inbox: Arc<dyn Inbox>,
     presence: Arc<dyn Presence>,
     /// What `presence` wraps, to make it forget.
@@ -283,11 +283,11 @@ impl InProcess {
             .expect("the inbox");
         let in_log: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM log WHERE record LIKE ?")
             .bind(format!("%\"{id}\"%"))
-            .fetch_one(&self.database)
+            .fetch_one(&self.database.pool)
             .await
             .expect("the log");
         let committed: Option<i64> = sqlx::query_scalar("SELECT next_seq FROM log_committed")
-            .fetch_optional(&self.database)
+            .fetch_optional(&self.database.pool)
             .await
             .expect("the log");
         println!(
