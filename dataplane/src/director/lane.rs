@@ -290,7 +290,11 @@ impl Lane {
                 offset = f.item.offset,
                 attempt = f.attempt,
             );
-            outcomes.push(outcome.map(move |o| (position, o)).instrument(span).boxed());
+            let outcome = outcome.map(move |o| {
+                tracing::debug!(outcome = ?o, "answered");
+                (position, o)
+            });
+            outcomes.push(outcome.instrument(span).boxed());
         }
         flight.extend(sending);
     }
@@ -388,6 +392,13 @@ impl Lane {
     }
 
     fn report(&self, item: &Item, outcome: Outcome) {
+        tracing::debug!(
+            id = %item.positioned.notification.id,
+            partition = item.partition,
+            offset = item.offset,
+            ?outcome,
+            "routed",
+        );
         let _ = self.done.send(Done {
             recipient: self.recipient.clone(),
             partition: item.partition,

@@ -128,6 +128,7 @@ impl Distributor {
                 );
                 self.live
                     .hand(recipient, envelope, order, wait)
+                    .inspect(|answer| tracing::debug!(outcome = ?answer.outcome, "answered"))
                     .instrument(span)
                     .boxed()
             }

@@ -178,6 +178,7 @@ impl Session {
                     continue;
                 }
                 self.fed = self.after;
+                tracing::debug!(id = %stored.notification.id, position = stored.position, "fed from the inbox");
                 return Ok(Some(Envelope::from(&stored)));
             }
             if !self.replaying {
@@ -224,6 +225,7 @@ impl Session {
         }
         self.after = Some(envelope.position);
         self.fed = self.after;
+        tracing::debug!(id = %envelope.id, position = envelope.position, "fed live");
         Ok(Some(envelope))
     }
 
