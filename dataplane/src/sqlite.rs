@@ -52,6 +52,8 @@ impl Database {
     /// Runs `statements` in the next group's transaction and returns what
     /// they returned once it is committed. Should a write of the group
     /// fail, the whole group is rolled back, and every caller gets an error.
+    /// The statements use only the connection they are given: until the
+    /// commit, the pool's one connection is the writer's.
     pub async fn write<T, F>(&self, statements: F) -> Result<T, WriteError>
     where
         T: Send + 'static,

@@ -1,14 +1,19 @@
-//! Presence on Redis. Each recipient has a sorted set of its connections
-//! (`<prefix>presence:<recipient>`), each member `<distributor>|<connection>`
-//! scored by the time (ms) it expires; the key itself expires with its last
-//! member. Distributors' addresses are plain keys with a TTL.
+//! Presence on Redis, one server or a Redis Cluster. Each recipient has a
+//! sorted set of its connections (`<prefix>presence:<recipient>`), each
+//! member `<distributor>|<connection>` scored by the time (ms) it expires;
+//! the key itself expires with its last member. Distributors' addresses are
+//! plain keys with a TTL. Every command touches one key, so a cluster
+//! spreads recipients over its masters by hash slot.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use futures::future::try_join_all;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 
 use super::{Connection, Presence, PresenceError};
 use crate::notification::now_ms;
@@ -16,9 +21,24 @@ use crate::notification::now_ms;
 /// Presence's Redis, as the roles' flags give it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RedisArgs {
-    /// Redis URL of presence.
-    #[arg(long, env = "NOTIF_REDIS_URL", hide_env_values = true)]
-    pub redis_url: String,
+    /// Redis URL of presence, one server.
+    #[arg(
+        long,
+        env = "NOTIF_REDIS_URL",
+        hide_env_values = true,
+        required_unless_present = "redis_cluster_urls",
+        conflicts_with = "redis_cluster_urls"
+    )]
+    pub redis_url: Option<String>,
+    /// URLs of some masters of a Redis Cluster for presence, comma-separated,
+    /// instead of --redis-url; the others are found from them.
+    #[arg(
+        long,
+        env = "NOTIF_REDIS_CLUSTER_URLS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub redis_cluster_urls: Vec<String>,
     /// Prefix of every Redis key, so that services can share a Redis.
     #[arg(long, env = "NOTIF_REDIS_KEY_PREFIX", default_value = "notif:")]
     pub redis_key_prefix: String,
@@ -26,15 +46,59 @@ pub struct RedisArgs {
 
 impl RedisArgs {
     pub async fn presence(&self) -> Result<RedisPresence, crate::config::ConfigError> {
-        RedisPresence::connect(&self.redis_url, &self.redis_key_prefix)
-            .await
-            .map_err(|e| crate::config::ConfigError::new("--redis-url", e.to_string()))
+        let (connected, flag) = match &self.redis_url {
+            Some(url) => (
+                RedisPresence::connect(url, &self.redis_key_prefix).await,
+                "--redis-url",
+            ),
+            None => (
+                RedisPresence::connect_cluster(&self.redis_cluster_urls, &self.redis_key_prefix)
+                    .await,
+                "--redis-cluster-urls",
+            ),
+        };
+        connected.map_err(|e| crate::config::ConfigError::new(flag, e.to_string()))
+    }
+}
+
+/// A connection to one Redis, or to a Redis Cluster.
+#[derive(Clone)]
+enum Redis {
+    One(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Redis {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Redis::One(redis) => redis.req_packed_command(cmd),
+            Redis::Cluster(redis) => redis.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Redis::One(redis) => redis.req_packed_commands(pipeline, offset, count),
+            Redis::Cluster(redis) => redis.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Redis::One(redis) => redis.get_db(),
+            Redis::Cluster(redis) => redis.get_db(),
+        }
     }
 }
 
 #[derive(Clone)]
 pub struct RedisPresence {
-    redis: ConnectionManager,
+    redis: Redis,
     /// Prepended to every key, so that services (or tests) can share a Redis.
     prefix: String,
 }
@@ -50,7 +114,25 @@ impl RedisPresence {
             .set_max_delay(Duration::from_millis(500));
         let redis = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisPresence {
-            redis,
+            redis: Redis::One(redis),
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// Presence on the Redis Cluster that `urls` (some of its masters) are
+    /// part of. It follows the cluster's slots as they move, and gives up
+    /// on a master that does not answer as soon as on one Redis.
+    pub async fn connect_cluster(urls: &[String], prefix: &str) -> Result<Self, PresenceError> {
+        let client = ClusterClientBuilder::new(urls.to_vec())
+            .retries(2)
+            .min_retry_wait(50)
+            .max_retry_wait(500)
+            .connection_timeout(Duration::from_millis(500))
+            .response_timeout(Duration::from_secs(1))
+            .build()?;
+        let redis = client.get_async_connection().await?;
+        Ok(RedisPresence {
+            redis: Redis::Cluster(redis),
             prefix: prefix.to_string(),
         })
     }
@@ -67,9 +149,9 @@ impl RedisPresence {
 /// Runs `op` on the connection, once more if the first try found the
 /// connection broken: the manager reconnects after a failure, so the request
 /// that saw Redis come back would otherwise fail for nothing.
-async fn retried<T, F, Fut>(redis: &ConnectionManager, op: F) -> redis::RedisResult<T>
+async fn retried<T, F, Fut>(redis: &Redis, op: F) -> redis::RedisResult<T>
 where
-    F: Fn(ConnectionManager) -> Fut,
+    F: Fn(Redis) -> Fut,
     Fut: Future<Output = redis::RedisResult<T>>,
 {
     match op(redis.clone()).await {
@@ -100,22 +182,25 @@ impl Presence for RedisPresence {
         }
         let now = now_ms() as i64;
         let expires = now + millis(ttl);
-        let mut pipe = redis::pipe();
-        for connection in connections {
+        // One pipeline per connection: a cluster refuses a pipeline whose
+        // keys are in different slots. They all go at once, over the same
+        // connection to one Redis.
+        let registered = connections.iter().map(|connection| {
             let key = self.recipient_key(&connection.recipient);
+            let mut pipe = redis::pipe();
             // Expired members go first, so that ZADD counts one as new.
             pipe.zrembyscore(&key, "-inf", now)
                 .ignore()
                 .zadd(&key, member(connection), expires)
                 .pexpire(&key, millis(ttl))
                 .ignore();
-        }
-        let added: Vec<usize> = retried(&self.redis, |mut redis| {
-            let pipe = pipe.clone();
-            async move { pipe.query_async(&mut redis).await }
-        })
-        .await?;
-        Ok(added.into_iter().sum())
+            retried(&self.redis, move |mut redis| {
+                let pipe = pipe.clone();
+                async move { pipe.query_async::<(usize,)>(&mut redis).await }
+            })
+        });
+        let added = try_join_all(registered).await?;
+        Ok(added.into_iter().map(|(added,)| added).sum())
     }
 
     async fn unregister(&self, connection: &Connection) -> Result<(), PresenceError> {

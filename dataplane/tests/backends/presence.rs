@@ -2,11 +2,32 @@ use std::time::Duration;
 
 use dataplane::presence::{Connection, Presence, RedisPresence};
 
-async fn presence() -> RedisPresence {
+/// Presence on one Redis, or on the Redis Cluster, under keys of its own.
+async fn presence(cluster: bool) -> RedisPresence {
     let prefix = format!("{}:", testenv::unique_name("presence"));
-    RedisPresence::connect(&testenv::redis_url(), &prefix)
-        .await
-        .expect("Redis")
+    match cluster {
+        false => RedisPresence::connect(&testenv::redis_url(), &prefix).await,
+        true => RedisPresence::connect_cluster(&testenv::redis_cluster_urls(), &prefix).await,
+    }
+    .expect("Redis")
+}
+
+/// Runs the scenario `fn $name(RedisPresence)` on one Redis and on the
+/// Redis Cluster, as the tests `$name::one` and `$name::cluster`.
+macro_rules! on_both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn one() {
+                super::$name(super::presence(false).await).await;
+            }
+
+            #[tokio::test]
+            async fn cluster() {
+                super::$name(super::presence(true).await).await;
+            }
+        }
+    };
 }
 
 fn connection(recipient: &str, distributor: &str, id: &str) -> Connection {
@@ -19,9 +40,10 @@ fn connection(recipient: &str, distributor: &str, id: &str) -> Connection {
 
 const MINUTE: Duration = Duration::from_secs(60);
 
-#[tokio::test]
-async fn a_recipient_is_found_on_each_distributor_holding_one_of_its_connections() {
-    let presence = presence().await;
+on_both!(a_recipient_is_found_on_each_distributor_holding_one_of_its_connections);
+async fn a_recipient_is_found_on_each_distributor_holding_one_of_its_connections(
+    presence: RedisPresence,
+) {
     let (tab, phone, other) = (
         connection("u", "d1", "c1"),
         connection("u", "d2", "c2"),
@@ -46,9 +68,8 @@ async fn a_recipient_is_found_on_each_distributor_holding_one_of_its_connections
     assert_eq!(presence.lookup("u").await.expect("lookup"), ["d1"]);
 }
 
-#[tokio::test]
-async fn a_connection_not_refreshed_expires() {
-    let presence = presence().await;
+on_both!(a_connection_not_refreshed_expires);
+async fn a_connection_not_refreshed_expires(presence: RedisPresence) {
     let (kept, dropped) = (connection("u", "d1", "c1"), connection("u", "d2", "c2"));
     let ttl = Duration::from_millis(400);
     presence
@@ -72,9 +93,10 @@ async fn a_connection_not_refreshed_expires() {
     );
 }
 
-#[tokio::test]
-async fn a_distributor_is_reachable_at_its_address_while_it_announces_itself() {
-    let presence = presence().await;
+on_both!(a_distributor_is_reachable_at_its_address_while_it_announces_itself);
+async fn a_distributor_is_reachable_at_its_address_while_it_announces_itself(
+    presence: RedisPresence,
+) {
     presence
         .announce_distributor("d1", "127.0.0.1:7001", Duration::from_millis(300))
         .await
@@ -98,4 +120,20 @@ async fn a_distributor_is_reachable_at_its_address_while_it_announces_itself() {
         "gone after its TTL"
     );
     assert!(presence.is_reachable().await);
+}
+
+on_both!(many_recipients_register_at_once);
+async fn many_recipients_register_at_once(presence: RedisPresence) {
+    // Their keys are spread over every slot of a cluster.
+    let connections: Vec<Connection> = (0..100)
+        .map(|i| connection(&format!("r{i}"), "d1", &format!("c{i}")))
+        .collect();
+    let new = presence.register(&connections, MINUTE).await;
+    assert_eq!(new.expect("register"), 100);
+    for i in 0..100 {
+        assert_eq!(
+            presence.lookup(&format!("r{i}")).await.expect("lookup"),
+            ["d1"]
+        );
+    }
 }

@@ -76,7 +76,8 @@ impl TestDirector {
                 postgres_url: self.db.url.clone(),
             },
             redis: RedisArgs {
-                redis_url: testenv::redis_url(),
+                redis_url: Some(testenv::redis_url()),
+                redis_cluster_urls: Vec::new(),
                 redis_key_prefix: format!("{}:", self.group),
             },
             ack_timeout_secs: 2,

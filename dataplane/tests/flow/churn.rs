@@ -23,6 +23,13 @@ type Expected = watch::Receiver<Option<HashMap<String, Vec<String>>>>;
 
 on_both!(under_churn_every_accepted_id_arrives_in_order);
 
+/// Presence on a Redis Cluster: the recipients' keys on its three masters.
+#[tokio::test]
+async fn on_a_redis_cluster_under_churn_every_accepted_id_arrives_in_order() {
+    let service = Service::distributed_on_redis_cluster().await;
+    under_churn_every_accepted_id_arrives_in_order(service).await;
+}
+
 async fn under_churn_every_accepted_id_arrives_in_order(service: Service) {
     let recipients: Vec<String> = (0..RECIPIENTS).map(|i| format!("churn-{i}")).collect();
     let (expected_tx, expected) = watch::channel(None);

@@ -15,6 +15,12 @@ async fn publish(service: &Service, recipient: &str, ids: &[&str]) {
 
 on_both!(a_connected_client_receives_live_in_order_after_its_inbox);
 
+#[tokio::test]
+async fn on_a_redis_cluster_a_connected_client_receives_live_in_order_after_its_inbox() {
+    let service = Service::distributed_on_redis_cluster().await;
+    a_connected_client_receives_live_in_order_after_its_inbox(service).await;
+}
+
 async fn a_connected_client_receives_live_in_order_after_its_inbox(service: Service) {
     publish(&service, "carol", &["stored-1", "stored-2"]).await;
     service.wait_for_inbox("carol", 2).await;

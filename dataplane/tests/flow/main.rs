@@ -86,6 +86,12 @@ impl Service {
         Service::distributed_with(Env::new()).await
     }
 
+    /// The distributed roles with presence on the Redis Cluster.
+    pub async fn distributed_on_redis_cluster() -> Service {
+        let cluster = testenv::redis_cluster_urls().join(",");
+        Service::distributed_with(vec![("NOTIF_REDIS_CLUSTER_URLS", cluster)]).await
+    }
+
     /// The distributed roles with `extra` settings besides the tests' own.
     pub async fn distributed_with(extra: Env) -> Service {
         let env = settings().into_iter().chain(extra).collect();

@@ -212,16 +212,23 @@ pub struct Deployment {
 
 impl Deployment {
     /// The three roles on a topic, database and Redis key prefix of their
-    /// own; `env` (credentials, timings) goes to each.
+    /// own; `env` (credentials, timings, a Redis Cluster) goes to each.
     pub async fn distributed(binary: &Path, partitions: i32, env: Env) -> Deployment {
         let topic = crate::kafka::create_topic("notifd", partitions).await;
         let db = TestDatabase::create("notifd").await;
+        // Presence on the one Redis, unless `env` names a Redis Cluster.
+        let presence = match env
+            .iter()
+            .any(|(key, _)| *key == "NOTIF_REDIS_CLUSTER_URLS")
+        {
+            true => None,
+            false => Some(("NOTIF_REDIS_URL", crate::redis_url())),
+        };
         let shared: Env = [
             ("NOTIF_KAFKA_BOOTSTRAP_SERVERS", crate::kafka_bootstrap()),
             ("NOTIF_KAFKA_TOPIC", topic),
             ("NOTIF_KAFKA_GROUP", crate::unique_name("notifd")),
             ("NOTIF_POSTGRES_URL", db.url.clone()),
-            ("NOTIF_REDIS_URL", crate::redis_url()),
             (
                 "NOTIF_REDIS_KEY_PREFIX",
                 format!("{}:", crate::unique_name("notifd")),
@@ -229,6 +236,7 @@ impl Deployment {
             ("NOTIF_FORWARD_SECRET", crate::unique_name("forward-secret")),
         ]
         .into_iter()
+        .chain(presence)
         .chain(env)
         .collect();
         let mut receiver = Process::new(binary, "receiver", shared.clone());

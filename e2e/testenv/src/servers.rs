@@ -30,6 +30,14 @@ pub fn redis_url() -> String {
     required("NOTIF_TEST_REDIS", "Redis")
 }
 
+/// The URLs of the Redis Cluster's masters (`redis://host:port`).
+pub fn redis_cluster_urls() -> Vec<String> {
+    required("NOTIF_TEST_REDIS_CLUSTER", "the Redis Cluster")
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
 /// The URL of the Postgres server's maintenance database. Tests that write
 /// make a [`TestDatabase`] of their own instead of using it.
 pub fn postgres_url() -> String {
