@@ -180,12 +180,16 @@ pub struct KafkaTls {
     pub ca_certificate: Option<SecretKeyRef>,
 }
 
-/// Where the Redis server is.
+/// Where the Redis server, or the Redis Cluster, is.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RedisSpec {
-    /// The Redis URL, `redis://[user:password@]host:port[/db]` (`rediss://` for TLS).
+    /// The Redis URL, `redis://[user:password@]host:port[/db]` (`rediss://` for TLS); for a
+    /// Redis Cluster, the URLs of some of its masters, comma-separated.
     pub url: SecretKeyRef,
+    /// Whether `url` names a Redis Cluster, over whose masters presence spreads by recipient.
+    #[serde(default)]
+    pub cluster: bool,
     /// The prefix of every key notifd writes, so that services can share a Redis.
     #[serde(default = "default_redis_key_prefix")]
     pub key_prefix: String,

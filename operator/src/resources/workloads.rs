@@ -79,13 +79,13 @@ impl Pod {
                 self.kafka(nc);
                 self.secret("NOTIF_FORWARD_SECRET", &forward::secret_ref(nc));
                 self.secret("NOTIF_POSTGRES_URL", &spec.postgres.url);
-                self.secret("NOTIF_REDIS_URL", &spec.redis.url);
+                self.redis(nc);
             }
             Component::Distributor => {
                 self.jwt(nc);
                 self.secret("NOTIF_FORWARD_SECRET", &forward::secret_ref(nc));
                 self.secret("NOTIF_POSTGRES_URL", &spec.postgres.url);
-                self.secret("NOTIF_REDIS_URL", &spec.redis.url);
+                self.redis(nc);
                 self.field("POD_NAME", "metadata.name");
                 self.field("POD_IP", "status.podIP");
                 self.value("NOTIF_DISTRIBUTOR_ID", "$(POD_NAME)".into());
@@ -95,6 +95,16 @@ impl Pod {
                 );
             }
         }
+    }
+
+    /// Where presence is: one Redis, or a Redis Cluster.
+    fn redis(&mut self, nc: &NotificationCluster) {
+        let redis = &nc.spec.redis;
+        let name = match redis.cluster {
+            true => "NOTIF_REDIS_CLUSTER_URLS",
+            false => "NOTIF_REDIS_URL",
+        };
+        self.secret(name, &redis.url);
     }
 
     /// SASL and TLS to Kafka as librdkafka properties. Credentials come in as
@@ -336,6 +346,25 @@ mod tests {
             distributor["NOTIF_FORWARD_ADVERTISE_ADDR"].value.as_deref(),
             Some("$(POD_IP):8082")
         );
+    }
+
+    #[test]
+    fn a_redis_cluster_is_named_as_one() {
+        for component in [Component::Director, Component::Distributor] {
+            let one = env(&deployment(&cluster(json!({})), component, "h"));
+            assert!(one.contains_key("NOTIF_REDIS_URL"));
+            assert!(!one.contains_key("NOTIF_REDIS_CLUSTER_URLS"));
+            let nc =
+                cluster(json!({"redis": {"url": {"name": "r", "key": "urls"}, "cluster": true}}));
+            let on_cluster = env(&deployment(&nc, component, "h"));
+            assert!(!on_cluster.contains_key("NOTIF_REDIS_URL"));
+            let from = on_cluster["NOTIF_REDIS_CLUSTER_URLS"]
+                .value_from
+                .as_ref()
+                .and_then(|source| source.secret_key_ref.as_ref())
+                .expect("from the Secret");
+            assert_eq!((from.name.as_str(), from.key.as_str()), ("r", "urls"));
+        }
     }
 
     #[test]
