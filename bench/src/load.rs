@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use notif_sdk::{NewNotification, Publisher, Transport};
-use testenv::notifd::Deployment;
+use testenv::notifd::{Deployment, Storage};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+
+use crate::redis_work::{Calls, Work};
 
 /// Batches sent per second.
 const TICKS_PER_SEC: u32 = 100;
@@ -55,6 +57,8 @@ pub struct Figures {
     /// From sending a publish to its answer, in ms: the part of the
     /// latency spent before the notifications are durable and go on.
     answered: Histogram<u64>,
+    /// What Redis did for it, when the service keeps presence there.
+    redis: Option<Work>,
 }
 
 /// A histogram of milliseconds, from 1 ms to 2 minutes.
@@ -88,6 +92,12 @@ impl Load {
         let publisher = Publisher::new(&publish_url, crate::API_KEY);
         warm_up(&publisher, &recipients, &received).await;
 
+        // Redis holds presence only in the distributed service.
+        let on_redis = matches!(deployment.storage, Storage::Database(_));
+        let redis_before = match on_redis {
+            true => Some(Calls::now().await),
+            false => None,
+        };
         received.publishing.store(true, Ordering::Relaxed);
         let everyone: Vec<String> = recipients.iter().chain(&silent).cloned().collect();
         let (offered, accepted, refused, answered) = self.publish(&publisher, &everyone).await;
@@ -100,6 +110,10 @@ impl Load {
         while received.total.load(Ordering::Relaxed) < theirs && Instant::now() < drained {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let redis = match redis_before {
+            Some(before) => Some(Calls::now().await.since(&before, accepted)),
+            None => None,
+        };
         for client in clients {
             client.abort();
         }
@@ -118,6 +132,7 @@ impl Load {
             delivered: received.total.load(Ordering::Relaxed),
             latency,
             answered,
+            redis,
         }
     }
 
@@ -283,6 +298,10 @@ impl fmt::Display for Figures {
             self.answered.value_at_percentile(50.0),
             self.answered.value_at_percentile(99.0),
             self.answered.max(),
-        )
+        )?;
+        match &self.redis {
+            Some(work) => write!(f, "; {work}"),
+            None => Ok(()),
+        }
     }
 }

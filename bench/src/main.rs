@@ -13,6 +13,7 @@
 mod load;
 mod memory;
 mod operator;
+mod redis_work;
 
 use std::path::PathBuf;
 use std::time::Duration;
