@@ -46,6 +46,20 @@ struct Received {
     publishing: std::sync::atomic::AtomicBool,
 }
 
+impl Received {
+    /// Does `f` with the latency histogram, while it is still being kept.
+    fn latency(&self, f: impl FnOnce(&mut Histogram<u64>)) {
+        if let Some(histogram) = self
+            .latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            f(histogram);
+        }
+    }
+}
+
 pub struct Figures {
     duration: Duration,
     offered: u64,
@@ -228,14 +242,7 @@ async fn warm_up(publisher: &Publisher, recipients: &[String], received: &Receiv
     // Acknowledgements go on behind the last delivery.
     tokio::time::sleep(Duration::from_millis(500)).await;
     received.total.store(0, Ordering::Relaxed);
-    if let Some(latency) = received
-        .latency
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_mut()
-    {
-        latency.reset();
-    }
+    received.latency(Histogram::reset);
 }
 
 /// A client that takes what comes and never acknowledges it.
@@ -253,14 +260,9 @@ async fn take(mut subscription: notif_sdk::Subscription, received: Arc<Received>
             received.in_window.fetch_add(1, Ordering::Relaxed);
         }
         received.total.fetch_add(1, Ordering::Relaxed);
-        if let Some(histogram) = received
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
+        received.latency(|histogram| {
             let _ = histogram.record(latency.max(1));
-        }
+        });
     }
 }
 

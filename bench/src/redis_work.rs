@@ -28,14 +28,13 @@ impl Calls {
     /// The commands run since `before`, per notification of `accepted`.
     pub fn since(&self, before: &Calls, accepted: u64) -> Work {
         let per = |name: &str| {
-            let delta =
-                self.0.get(name).copied().unwrap_or(0) - before.0.get(name).copied().unwrap_or(0);
+            let count = |calls: &Calls| calls.0.get(name).copied().unwrap_or(0);
+            let delta = count(self).saturating_sub(count(before));
             delta as f64 / accepted.max(1) as f64
         };
-        let all: Vec<&String> = self.0.keys().collect();
         Work {
             // The INFO this measurement itself sent does not count.
-            total: all.iter().map(|name| per(name)).sum::<f64>() - per("info"),
+            total: self.0.keys().map(|name| per(name)).sum::<f64>() - per("info"),
             lookups: per("zrangebyscore"),
         }
     }
