@@ -1,16 +1,24 @@
-//! What Redis did for a load: the commands it ran while the load was
-//! published and delivered, from its `INFO commandstats`, per accepted
-//! notification. Presence is the only user of Redis, and the benchmark runs
-//! alone, so the difference is the service's.
+//! What Redis did for a load, per accepted notification, from its `INFO`
+//! taken before and after: the commands it ran, the requests it read (one
+//! per round trip, however many commands a pipeline carries) and the CPU it
+//! used. Presence is the only user of Redis, and the benchmark runs alone,
+//! so the difference is the service's.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Commands run so far, by name.
-pub struct Calls(BTreeMap<String, u64>);
+/// Redis's counters at one moment.
+pub struct Calls {
+    /// Commands run so far, by name.
+    commands: BTreeMap<String, u64>,
+    /// Reads from clients' sockets (`total_reads_processed`).
+    reads: u64,
+    /// CPU seconds, user and system, of the server's main thread and others.
+    cpu: f64,
+}
 
 impl Calls {
-    /// The counts now, from the test environment's Redis.
+    /// The counters now, from the test environment's Redis.
     pub async fn now() -> Calls {
         let client = redis::Client::open(testenv::redis_url()).expect("a Redis URL");
         let mut redis = client
@@ -18,52 +26,75 @@ impl Calls {
             .await
             .expect("Redis answers");
         let info: String = redis::cmd("INFO")
-            .arg("commandstats")
+            .arg("all")
             .query_async(&mut redis)
             .await
-            .expect("INFO commandstats");
-        Calls(parse(&info))
+            .expect("INFO all");
+        parse(&info)
     }
 
-    /// The commands run since `before`, per notification of `accepted`.
+    /// What Redis did since `before`, per notification of `accepted`.
     pub fn since(&self, before: &Calls, accepted: u64) -> Work {
-        let per = |name: &str| {
-            let count = |calls: &Calls| calls.0.get(name).copied().unwrap_or(0);
-            let delta = count(self).saturating_sub(count(before));
-            delta as f64 / accepted.max(1) as f64
+        let per = |delta: f64| delta / accepted.max(1) as f64;
+        let command = |name: &str| {
+            let count = |calls: &Calls| calls.commands.get(name).copied().unwrap_or(0);
+            per(count(self).saturating_sub(count(before)) as f64)
         };
         Work {
             // The INFO this measurement itself sent does not count.
-            total: self.0.keys().map(|name| per(name)).sum::<f64>() - per("info"),
-            lookups: per("zrangebyscore"),
+            commands: self.commands.keys().map(|name| command(name)).sum::<f64>() - command("info"),
+            lookups: command("zrangebyscore"),
+            reads: per(self.reads.saturating_sub(before.reads) as f64),
+            cpu_us: per((self.cpu - before.cpu).max(0.0) * 1e6),
         }
     }
 }
 
-/// `cmdstat_zadd:calls=12,usec=…` lines, as `zadd → 12`.
-fn parse(info: &str) -> BTreeMap<String, u64> {
-    info.lines()
+/// The counters of an `INFO all` answer: `cmdstat_zadd:calls=12,usec=…`
+/// lines, `total_reads_processed:…` and `used_cpu_{sys,user}:…`.
+fn parse(info: &str) -> Calls {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let number = |name: &str| {
+        field(name)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let commands = info
+        .lines()
         .filter_map(|line| {
             let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
             let calls = stats.split(',').find_map(|s| s.strip_prefix("calls="))?;
             Some((name.to_string(), calls.parse().ok()?))
         })
-        .collect()
+        .collect();
+    Calls {
+        commands,
+        reads: number("total_reads_processed") as u64,
+        cpu: number("used_cpu_sys") + number("used_cpu_user"),
+    }
 }
 
-/// Redis commands per accepted notification.
+/// What Redis did per accepted notification.
 pub struct Work {
-    total: f64,
+    commands: f64,
     /// Presence lookups, the director's part.
     lookups: f64,
+    /// Requests read: round trips, a pipeline counting once.
+    reads: f64,
+    cpu_us: f64,
 }
 
 impl fmt::Display for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Redis: {:.3} commands per accepted notification, {:.3} of them presence lookups",
-            self.total, self.lookups
+            "Redis per accepted notification: {:.3} commands ({:.3} presence lookups), \
+             {:.3} requests read, {:.1} µs of CPU",
+            self.commands, self.lookups, self.reads, self.cpu_us
         )
     }
 }
@@ -73,11 +104,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commandstats_are_read_by_name() {
-        let info = "# Commandstats\r\ncmdstat_zadd:calls=12,usec=30,usec_per_call=2.50,rejected_calls=0,failed_calls=0\r\ncmdstat_zrangebyscore:calls=7,usec=9\r\n";
+    fn info_is_read_by_name() {
+        let info = "# Stats\r\ntotal_reads_processed:42\r\n# CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:0.250000\r\nused_cpu_sys_children:9.0\r\n# Commandstats\r\ncmdstat_zadd:calls=12,usec=30,usec_per_call=2.50,rejected_calls=0,failed_calls=0\r\ncmdstat_zrangebyscore:calls=7,usec=9\r\n";
         let calls = parse(info);
-        assert_eq!(calls["zadd"], 12);
-        assert_eq!(calls["zrangebyscore"], 7);
-        assert_eq!(calls.len(), 2);
+        assert_eq!(calls.commands["zadd"], 12);
+        assert_eq!(calls.commands["zrangebyscore"], 7);
+        assert_eq!(calls.commands.len(), 2);
+        assert_eq!(calls.reads, 42);
+        assert!((calls.cpu - 1.75).abs() < 1e-9);
     }
 }

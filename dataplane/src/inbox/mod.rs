@@ -1,12 +1,16 @@
 //! The inbox: durable storage of notifications for recipients who were not
-//! connected: Postgres in the distributed service, SQLite in the standalone
-//! one. Clients receive their inbox in position order on connect, and
-//! acknowledged rows are removed.
+//! connected: Postgres in the distributed service (one server, or shards),
+//! SQLite in the standalone one. Clients receive their inbox in position
+//! order on connect, and acknowledged rows are removed.
 
+mod move_inbox;
 mod postgres;
+mod shards;
 mod sqlite;
 
+pub use move_inbox::MoveInboxArgs;
 pub use postgres::{PostgresArgs, PostgresInbox};
+pub use shards::{Layout, Moved, ShardedInbox, shard_of};
 pub use sqlite::SqliteInbox;
 
 use async_trait::async_trait;

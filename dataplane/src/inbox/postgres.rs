@@ -1,5 +1,6 @@
 //! The inbox on Postgres: one table, `inbox`, made by the migrations in
-//! `dataplane/migrations/postgres`.
+//! `dataplane/migrations/postgres`, on one server or on each of several
+//! shards (`shards`).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -9,28 +10,62 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
+use super::shards::{Layout, ShardedInbox};
 use super::{Inbox, InboxError, Positioned, Row, to_i64};
+use crate::config::ConfigError;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The inbox's database, as the roles' flags give it.
 #[derive(clap::Args, Debug, Clone)]
 pub struct PostgresArgs {
-    /// PostgreSQL URL of the inbox database.
-    #[arg(long, env = "NOTIF_POSTGRES_URL", hide_env_values = true)]
-    pub postgres_url: String,
+    /// PostgreSQL URL of the inbox database, one server.
+    #[arg(
+        long,
+        env = "NOTIF_POSTGRES_URL",
+        hide_env_values = true,
+        required_unless_present = "postgres_shard_urls",
+        conflicts_with = "postgres_shard_urls"
+    )]
+    pub postgres_url: Option<String>,
+    /// PostgreSQL URLs of the inbox's shards, comma-separated, instead of
+    /// --postgres-url: each recipient's rows are on one of them, by a hash of
+    /// the recipient. Add shards only at the end (docs/scaling.md).
+    #[arg(
+        long,
+        env = "NOTIF_POSTGRES_SHARD_URLS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub postgres_shard_urls: Vec<String>,
+    /// While shards are being added: how many of the listed shards there
+    /// were before. Recipients that move are read from both places.
+    #[arg(long, env = "NOTIF_POSTGRES_SHARDS_BEFORE")]
+    pub postgres_shards_before: Option<usize>,
 }
 
 impl PostgresArgs {
-    /// The inbox on a pool that connects when first used, so that a role
+    /// The inbox on pools that connect when first used, so that a role
     /// starts while PostgreSQL is away and recovers when it returns.
-    pub fn inbox(&self) -> Result<PostgresInbox, crate::config::ConfigError> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_lazy(&self.postgres_url)
-            .map_err(|e| crate::config::ConfigError::new("--postgres-url", e.to_string()))?;
-        Ok(PostgresInbox::new(pool))
+    pub fn inbox(&self) -> Result<ShardedInbox, ConfigError> {
+        let (urls, flag) = match &self.postgres_url {
+            Some(url) => (std::slice::from_ref(url), "--postgres-url"),
+            None => (self.postgres_shard_urls.as_slice(), "--postgres-shard-urls"),
+        };
+        let layout = Layout::new(urls.len(), self.postgres_shards_before)
+            .map_err(|e| ConfigError::new("--postgres-shards-before", e))?;
+        let shards = urls
+            .iter()
+            .map(|url| {
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_lazy(url)
+                    .map_err(|e| ConfigError::new(flag, e.to_string()))?;
+                Ok(PostgresInbox::new(pool))
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(ShardedInbox::new(shards, layout))
     }
 }
 
@@ -98,11 +133,9 @@ impl PostgresInbox {
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         MIGRATOR.run(&self.pool).await
     }
-}
 
-#[async_trait]
-impl Inbox for PostgresInbox {
-    async fn store(&self, batch: &[Positioned]) -> Result<(), InboxError> {
+    /// Stores `batch`, as [`Inbox::store`] does.
+    pub(super) async fn insert(&self, batch: Vec<&Positioned>) -> Result<(), InboxError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -144,6 +177,29 @@ impl Inbox for PostgresInbox {
         .execute(&self.pool);
         self.run(insert).await?;
         Ok(())
+    }
+
+    /// Recipients with stored rows, in order, the first `limit` after
+    /// `after` (`""` for the first ones).
+    pub(super) async fn recipients_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, InboxError> {
+        let list = sqlx::query_scalar(
+            "SELECT DISTINCT recipient FROM inbox WHERE recipient > $1 ORDER BY recipient LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool);
+        self.run(list).await
+    }
+}
+
+#[async_trait]
+impl Inbox for PostgresInbox {
+    async fn store(&self, batch: &[Positioned]) -> Result<(), InboxError> {
+        self.insert(batch.iter().collect()).await
     }
 
     async fn pending(

@@ -1,9 +1,12 @@
 //! The inbox's rules, on each of its databases: the same scenarios on
-//! PostgreSQL and on the standalone service's SQLite.
+//! PostgreSQL, on PostgreSQL sharded over two databases, and on the
+//! standalone service's SQLite; then adding a shard.
 
 use std::time::Duration;
 
-use dataplane::inbox::{Inbox, Positioned, PostgresInbox, SqliteInbox};
+use dataplane::inbox::{
+    Inbox, Layout, Moved, Positioned, PostgresInbox, ShardedInbox, SqliteInbox, shard_of,
+};
 use dataplane::notification::Notification;
 use dataplane::standalone::DataDir;
 use serde_json::value::RawValue;
@@ -12,7 +15,22 @@ use testenv::TestDatabase;
 /// An inbox on a database of its own; `finish` removes it.
 enum TestInbox {
     Postgres(PostgresInbox, TestDatabase),
+    Sharded(ShardedInbox, Vec<TestDatabase>),
     Sqlite(SqliteInbox, DataDir),
+}
+
+/// `count` databases, each with the inbox's schema.
+async fn shards(count: usize) -> (Vec<PostgresInbox>, Vec<TestDatabase>) {
+    let mut shards = Vec::new();
+    let mut dbs = Vec::new();
+    for _ in 0..count {
+        let db = TestDatabase::create("inbox-shard").await;
+        let inbox = PostgresInbox::new(db.pool().await);
+        inbox.migrate().await.expect("the migrations apply");
+        shards.push(inbox);
+        dbs.push(db);
+    }
+    (shards, dbs)
 }
 
 impl TestInbox {
@@ -21,6 +39,12 @@ impl TestInbox {
         let inbox = PostgresInbox::new(db.pool().await);
         inbox.migrate().await.expect("the migrations apply");
         TestInbox::Postgres(inbox, db)
+    }
+
+    async fn sharded() -> TestInbox {
+        let (shards, dbs) = shards(2).await;
+        let layout = Layout::new(2, None).expect("two shards");
+        TestInbox::Sharded(ShardedInbox::new(shards, layout), dbs)
     }
 
     async fn sqlite() -> TestInbox {
@@ -33,6 +57,7 @@ impl TestInbox {
     fn inbox(&self) -> &dyn Inbox {
         match self {
             TestInbox::Postgres(inbox, _) => inbox,
+            TestInbox::Sharded(inbox, _) => inbox,
             TestInbox::Sqlite(inbox, _) => inbox,
         }
     }
@@ -40,6 +65,11 @@ impl TestInbox {
     async fn finish(self) {
         match self {
             TestInbox::Postgres(_, db) => db.drop_database().await,
+            TestInbox::Sharded(_, dbs) => {
+                for db in dbs {
+                    db.drop_database().await;
+                }
+            }
             TestInbox::Sqlite(_, data_dir) => {
                 let _ = std::fs::remove_dir_all(&data_dir.path);
             }
@@ -48,13 +78,20 @@ impl TestInbox {
 }
 
 /// Runs the scenario `fn $name(&dyn Inbox)` on each database, as the tests
-/// `$name::postgres` and `$name::sqlite`.
+/// `$name::postgres`, `$name::sharded` and `$name::sqlite`.
 macro_rules! on_both {
     ($name:ident) => {
         mod $name {
             #[tokio::test]
             async fn postgres() {
                 let inbox = super::TestInbox::postgres().await;
+                super::$name(inbox.inbox()).await;
+                inbox.finish().await;
+            }
+
+            #[tokio::test]
+            async fn sharded() {
+                let inbox = super::TestInbox::sharded().await;
                 super::$name(inbox.inbox()).await;
                 inbox.finish().await;
             }
@@ -202,4 +239,83 @@ async fn acknowledged_and_expired_notifications_leave(inbox: &dyn Inbox) {
         .await
         .expect("purge");
     assert_eq!(purged, 1);
+}
+
+/// Adding a second shard to one: stored before, during and after, acknowledged
+/// meanwhile, moved; every recipient's rows come back complete and in order
+/// at each step, and end on the shard its hash names.
+#[tokio::test]
+async fn adding_a_shard_moves_rows_without_losing_or_reordering_any() {
+    let (shards, dbs) = shards(2).await;
+    let recipients: Vec<String> = (0..40).map(|i| format!("shard-user-{i}")).collect();
+    let moving = recipients.iter().filter(|r| shard_of(r, 2) == 1).count();
+    assert!(moving > 5, "enough recipients move: {moving}");
+    let store = async |inbox: &ShardedInbox, positions: std::ops::Range<u64>| {
+        let batch: Vec<Positioned> = recipients
+            .iter()
+            .flat_map(|r| {
+                positions
+                    .clone()
+                    .map(move |p| positioned(r, p, &format!("{r}-{p}"), "{}", None))
+            })
+            .collect();
+        inbox.store(&batch).await.expect("stored");
+    };
+    let positions_of = async |inbox: &dyn Inbox, recipient: &str| -> Vec<u64> {
+        let rows = inbox.pending(recipient, None, 1000, 0).await.expect("read");
+        rows.iter().map(|p| p.position).collect()
+    };
+
+    // One shard.
+    let one = ShardedInbox::new(vec![shards[0].clone()], Layout::new(1, None).unwrap());
+    store(&one, 1..6).await;
+
+    // The second one being added: new rows go to their new home, and reads
+    // merge both places; an acknowledgement removes from both.
+    let adding = ShardedInbox::new(shards.clone(), Layout::new(2, Some(1)).unwrap());
+    store(&adding, 6..9).await;
+    for r in &recipients {
+        let acked = adding
+            .acknowledge(r, &[format!("{r}-2"), format!("{r}-7")])
+            .await;
+        assert_eq!(acked.expect("acknowledged").len(), 2, "{r}");
+        assert_eq!(positions_of(&adding, r).await, [1, 3, 4, 5, 6, 8], "{r}");
+    }
+    let after: Vec<u64> = adding
+        .pending(&recipients[0], Some(4), 2, 0)
+        .await
+        .expect("read")
+        .iter()
+        .map(|p| p.position)
+        .collect();
+    assert_eq!(after, [5, 6], "after a position, merged, limited");
+
+    // The move, twice: the second finds nothing left to move.
+    let moved = adding.move_to_homes().await.expect("moved");
+    assert_eq!(
+        moved,
+        Moved {
+            recipients: moving as u64,
+            rows: 4 * moving as u64
+        }
+    );
+    assert_eq!(
+        adding.move_to_homes().await.expect("moved"),
+        Moved::default()
+    );
+
+    // Settled: every row where the two-shard layout says, none elsewhere.
+    let two = ShardedInbox::new(shards.clone(), Layout::new(2, None).unwrap());
+    store(&two, 9..10).await;
+    for r in &recipients {
+        assert_eq!(positions_of(&two, r).await, [1, 3, 4, 5, 6, 8, 9], "{r}");
+        let elsewhere = &shards[1 - shard_of(r, 2)];
+        assert!(
+            positions_of(elsewhere, r).await.is_empty(),
+            "{r} left nothing behind"
+        );
+    }
+    for db in dbs {
+        db.drop_database().await;
+    }
 }

@@ -73,7 +73,9 @@ impl TestDirector {
         let args = DirectorArgs {
             kafka_group: self.group.clone(),
             postgres: PostgresArgs {
-                postgres_url: self.db.url.clone(),
+                postgres_url: Some(self.db.url.clone()),
+                postgres_shard_urls: Vec::new(),
+                postgres_shards_before: None,
             },
             redis: RedisArgs {
                 redis_url: Some(testenv::redis_url()),
