@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use clap::{Parser, Subcommand};
 use dataplane::director::DirectorArgs;
 use dataplane::distributor::DistributorArgs;
-use dataplane::inbox::MoveInboxArgs;
+use dataplane::inbox::InboxCommand;
 use dataplane::receiver::ReceiverArgs;
 use dataplane::standalone::{StandaloneArgs, TokenArgs};
 
@@ -49,8 +49,9 @@ enum Role {
     Director(DirectorArgs),
     /// Holds clients' WebSocket, SSE and long-poll connections: their inbox, then live notifications.
     Distributor(DistributorArgs),
-    /// Moves stored notifications to their new shards while inbox shards are added (docs/scaling.md).
-    MoveInbox(MoveInboxArgs),
+    /// The inbox's schema on each shard, and stored notifications moved while shards are added (docs/scaling.md).
+    #[command(subcommand)]
+    Inbox(InboxCommand),
     /// Prints the OpenAPI document of the public API (receiver and distributor), as served at /v1/openapi.json.
     Openapi,
 }
@@ -87,7 +88,7 @@ async fn main() -> std::process::ExitCode {
         Role::Receiver(args) => args.run(dataplane::shutdown::signal()).await,
         Role::Director(args) => args.run(dataplane::shutdown::signal()).await,
         Role::Distributor(args) => args.run(dataplane::shutdown::signal()).await,
-        Role::MoveInbox(args) => args.run().await,
+        Role::Inbox(command) => command.run().await,
         Role::Openapi => dataplane::openapi::document()
             .to_pretty_json()
             .map(|json| println!("{json}"))

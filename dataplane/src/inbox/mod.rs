@@ -3,12 +3,12 @@
 //! SQLite in the standalone one. Clients receive their inbox in position
 //! order on connect, and acknowledged rows are removed.
 
-mod move_inbox;
+mod command;
 mod postgres;
 mod shards;
 mod sqlite;
 
-pub use move_inbox::MoveInboxArgs;
+pub use command::InboxCommand;
 pub use postgres::{PostgresArgs, PostgresInbox};
 pub use shards::{Layout, Moved, ShardedInbox, shard_of};
 pub use sqlite::SqliteInbox;

@@ -10,6 +10,8 @@ use notif_sdk::{NewNotification, Resume, Subscriber, Transport};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use testenv::notifd::Deployment;
+
 use crate::{Service, on_both};
 
 const RECIPIENTS: usize = 12;
@@ -31,6 +33,12 @@ async fn on_a_redis_cluster_under_churn_every_accepted_id_arrives_in_order() {
 }
 
 async fn under_churn_every_accepted_id_arrives_in_order(service: Service) {
+    under_churn_while(service, async |_: &mut Deployment| {}).await;
+}
+
+/// The scenario, with `meanwhile` done to the deployment while publishing
+/// goes on (publishing lasts at least as long).
+pub async fn under_churn_while(mut service: Service, meanwhile: impl AsyncFnOnce(&mut Deployment)) {
     let recipients: Vec<String> = (0..RECIPIENTS).map(|i| format!("churn-{i}")).collect();
     let (expected_tx, expected) = watch::channel(None);
     let clients: Vec<_> = recipients
@@ -42,7 +50,11 @@ async fn under_churn_every_accepted_id_arrives_in_order(service: Service) {
         })
         .collect();
 
-    let accepted = publish_for(&service, &recipients, PUBLISHING).await;
+    let publisher = service.publisher();
+    let (accepted, ()) = tokio::join!(
+        publish_for(&publisher, &recipients, PUBLISHING),
+        meanwhile(&mut service.deployment)
+    );
     let total: usize = accepted.values().map(Vec::len).sum();
     assert!(
         total > 100,
@@ -88,11 +100,10 @@ async fn under_churn_every_accepted_id_arrives_in_order(service: Service) {
 /// Publishes small batches to random recipients for `period`; returns each
 /// recipient's accepted ids, in order.
 async fn publish_for(
-    service: &Service,
+    publisher: &notif_sdk::Publisher,
     recipients: &[String],
     period: Duration,
 ) -> HashMap<String, Vec<String>> {
-    let publisher = service.publisher();
     let mut accepted: HashMap<String, Vec<String>> =
         recipients.iter().map(|r| (r.clone(), Vec::new())).collect();
     let deadline = Instant::now() + period;

@@ -19,6 +19,7 @@ mod offline;
 mod openapi;
 mod relay;
 mod sdk;
+mod shards;
 mod standalone;
 mod typescript;
 mod window;

@@ -97,6 +97,13 @@ impl Process {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Sets one of its environment variables, or removes it (`None`), for
+    /// its next start.
+    pub fn set_env(&mut self, key: &'static str, value: Option<String>) {
+        self.env.retain(|(k, _)| *k != key);
+        self.env.extend(value.map(|v| (key, v)));
+    }
+
     /// What it printed to standard output.
     pub fn stdout(&self) -> String {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
