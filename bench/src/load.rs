@@ -107,7 +107,7 @@ impl Load {
         warm_up(&publisher, &recipients, &received).await;
 
         // Redis holds presence only in the distributed service.
-        let on_redis = matches!(deployment.storage, Storage::Database(_));
+        let on_redis = !matches!(deployment.storage, Storage::DataDir(_));
         let redis_before = match on_redis {
             true => Some(Calls::now().await),
             false => None,

@@ -23,7 +23,7 @@ const TRANSPORTS: [Transport; 3] = [Transport::WebSocket, Transport::Sse, Transp
 /// Each recipient's accepted ids, once publishing is over.
 type Expected = watch::Receiver<Option<HashMap<String, Vec<String>>>>;
 
-on_both!(under_churn_every_accepted_id_arrives_in_order);
+on_both!(scaled, under_churn_every_accepted_id_arrives_in_order);
 
 /// Presence on a Redis Cluster: the recipients' keys on its three masters.
 #[tokio::test]

@@ -13,7 +13,10 @@ async fn publish(service: &Service, recipient: &str, ids: &[&str]) {
     service.publish_accepted(&batch).await;
 }
 
-on_both!(a_connected_client_receives_live_in_order_after_its_inbox);
+on_both!(
+    scaled,
+    a_connected_client_receives_live_in_order_after_its_inbox
+);
 
 #[tokio::test]
 async fn on_a_redis_cluster_a_connected_client_receives_live_in_order_after_its_inbox() {

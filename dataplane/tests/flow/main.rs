@@ -26,17 +26,19 @@ mod window;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use dataplane::auth::api_keys::ApiKeys;
 use dataplane::auth::jwt::{Claims, sign_with_secret};
-use dataplane::inbox::{Inbox, PostgresInbox, SqliteInbox};
+use dataplane::inbox::{Inbox, Layout, PostgresInbox, ShardedInbox, SqliteInbox};
 use dataplane::notification::now_ms;
 use reqwest::StatusCode;
 use testenv::notifd::{Deployment, Env, Process, Storage};
 
 /// Runs the scenario `fn $name(Service)` against each deployment, as the
-/// tests `$name::distributed` and `$name::standalone`.
+/// tests `$name::distributed` and `$name::standalone`; with `scaled` first,
+/// also against two instances of each role (`$name::scaled`).
 #[macro_export]
 macro_rules! on_both {
     ($name:ident) => {
@@ -44,6 +46,24 @@ macro_rules! on_both {
             #[tokio::test]
             async fn distributed() {
                 super::$name($crate::Service::distributed().await).await;
+            }
+
+            #[tokio::test]
+            async fn standalone() {
+                super::$name($crate::Service::standalone().await).await;
+            }
+        }
+    };
+    (scaled, $name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn distributed() {
+                super::$name($crate::Service::distributed().await).await;
+            }
+
+            #[tokio::test]
+            async fn scaled() {
+                super::$name($crate::Service::scaled().await).await;
             }
 
             #[tokio::test]
@@ -65,6 +85,8 @@ pub struct Service {
     pub deployment: Deployment,
     pub inbox: Arc<dyn Inbox>,
     pub http: reqwest::Client,
+    /// Turns through the instances of a role, where there are several.
+    turn: AtomicUsize,
 }
 
 /// The credentials the tests use, and short timings.
@@ -104,6 +126,23 @@ impl Service {
         Service::new(deployment, inbox)
     }
 
+    /// Two instances of each role, on the Redis Cluster and both PostgreSQL
+    /// servers (`Deployment::scaled`); clients and publishers are spread
+    /// over the instances.
+    pub async fn scaled() -> Service {
+        let env = settings();
+        let deployment = Deployment::scaled(Path::new(NOTIFD), 2, 4, env).await;
+        let Storage::Shards(dbs) = &deployment.storage else {
+            unreachable!("a scaled deployment shards its inbox")
+        };
+        let mut shards = Vec::new();
+        for db in dbs {
+            shards.push(PostgresInbox::new(db.pool().await));
+        }
+        let layout = Layout::new(shards.len(), None).expect("shards");
+        Service::new(deployment, Arc::new(ShardedInbox::new(shards, layout)))
+    }
+
     /// `notifd standalone` with the same credentials and timings.
     pub async fn standalone() -> Service {
         Service::standalone_with(Env::new()).await
@@ -130,6 +169,7 @@ impl Service {
             deployment,
             inbox,
             http: reqwest::Client::new(),
+            turn: AtomicUsize::new(0),
         }
     }
 
@@ -150,7 +190,9 @@ impl Service {
     pub fn data_dir(&self) -> &Path {
         match &self.deployment.storage {
             Storage::DataDir(path) => path,
-            Storage::Database(_) => panic!("a distributed service has no data directory"),
+            Storage::Database(_) | Storage::Shards(_) => {
+                panic!("a distributed service has no data directory")
+            }
         }
     }
 
@@ -159,14 +201,25 @@ impl Service {
         self.deployment.finish().await;
     }
 
-    /// Where clients connect.
-    pub fn connect_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.role("distributor").http)
+    /// The next running instance of `role`, in turn.
+    fn next(&self, role: &str) -> &Process {
+        let running: Vec<&Process> = self
+            .deployment
+            .instances(role)
+            .filter(|p| p.pid().is_some())
+            .collect();
+        assert!(!running.is_empty(), "no {role} runs");
+        running[self.turn.fetch_add(1, Ordering::Relaxed) % running.len()]
     }
 
-    /// Where publishers publish.
+    /// Where a client connects: the distributors in turn.
+    pub fn connect_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.next("distributor").http)
+    }
+
+    /// Where a publisher publishes: the receivers in turn.
     pub fn publish_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.role("receiver").http)
+        format!("http://127.0.0.1:{}", self.next("receiver").http)
     }
 
     /// A second distributor beside the first, started, on ports of its own.
@@ -257,7 +310,7 @@ impl Service {
         use tokio_tungstenite::tungstenite::Message;
         let url = format!(
             "ws://127.0.0.1:{}/v1/connect/ws?token={}",
-            self.role("distributor").http,
+            self.next("distributor").http,
             token(recipient)
         );
         let (mut socket, _) = tokio_tungstenite::connect_async(url)
@@ -381,7 +434,7 @@ impl WsClient {
     pub async fn connect(service: &Service, recipient: &str) -> WsClient {
         let url = format!(
             "ws://127.0.0.1:{}/v1/connect/ws?token={}",
-            service.role("distributor").http,
+            service.next("distributor").http,
             token(recipient)
         );
         let (socket, _) = tokio_tungstenite::connect_async(url)

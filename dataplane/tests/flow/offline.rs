@@ -4,7 +4,10 @@ use reqwest::StatusCode;
 
 use crate::{Service, on_both};
 
-on_both!(an_offline_recipients_notifications_arrive_on_connect_in_order_until_acknowledged);
+on_both!(
+    scaled,
+    an_offline_recipients_notifications_arrive_on_connect_in_order_until_acknowledged
+);
 
 async fn an_offline_recipients_notifications_arrive_on_connect_in_order_until_acknowledged(
     service: Service,

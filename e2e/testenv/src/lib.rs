@@ -25,7 +25,7 @@ pub mod servers;
 
 pub use servers::{
     TestDatabase, apply_secret, create_namespace, kafka_bootstrap, kube_client, postgres_url,
-    redis_cluster_urls, redis_url,
+    redis_cluster_urls, redis_url, second_postgres_url,
 };
 
 use std::time::Duration;

@@ -207,6 +207,8 @@ impl Drop for Process {
 /// What a deployment keeps its data in, removed by [`Deployment::finish`].
 pub enum Storage {
     Database(TestDatabase),
+    /// The inbox's shards.
+    Shards(Vec<TestDatabase>),
     DataDir(PathBuf),
 }
 
@@ -221,7 +223,6 @@ impl Deployment {
     /// The three roles on a topic, database and Redis key prefix of their
     /// own; `env` (credentials, timings, a Redis Cluster) goes to each.
     pub async fn distributed(binary: &Path, partitions: i32, env: Env) -> Deployment {
-        let topic = crate::kafka::create_topic("notifd", partitions).await;
         let db = TestDatabase::create("notifd").await;
         // Presence on the one Redis, unless `env` names a Redis Cluster.
         let presence = match env
@@ -231,11 +232,47 @@ impl Deployment {
             true => None,
             false => Some(("NOTIF_REDIS_URL", crate::redis_url())),
         };
+        let storage = [("NOTIF_POSTGRES_URL", db.url.clone())];
+        let env = storage.into_iter().chain(presence).chain(env).collect();
+        Deployment::roles(binary, 1, partitions, env, Storage::Database(db)).await
+    }
+
+    /// `instances` of each role, as a service scaled out runs: directors in
+    /// one consumer group over the topic's partitions, presence on the Redis
+    /// Cluster, the inbox sharded over both PostgreSQL servers.
+    pub async fn scaled(binary: &Path, instances: usize, partitions: i32, env: Env) -> Deployment {
+        let shards = vec![
+            TestDatabase::create_on(&crate::postgres_url(), "notifd").await,
+            TestDatabase::create_on(&crate::second_postgres_url(), "notifd").await,
+        ];
+        let urls: Vec<&str> = shards.iter().map(|db| db.url.as_str()).collect();
+        let env = [
+            ("NOTIF_POSTGRES_SHARD_URLS", urls.join(",")),
+            (
+                "NOTIF_REDIS_CLUSTER_URLS",
+                crate::redis_cluster_urls().join(","),
+            ),
+        ]
+        .into_iter()
+        .chain(env)
+        .collect();
+        Deployment::roles(binary, instances, partitions, env, Storage::Shards(shards)).await
+    }
+
+    /// `instances` of each role on a topic, consumer group and Redis key
+    /// prefix of their own, with `env` (where the inbox and presence are).
+    async fn roles(
+        binary: &Path,
+        instances: usize,
+        partitions: i32,
+        env: Env,
+        storage: Storage,
+    ) -> Deployment {
+        let topic = crate::kafka::create_topic("notifd", partitions).await;
         let shared: Env = [
             ("NOTIF_KAFKA_BOOTSTRAP_SERVERS", crate::kafka_bootstrap()),
             ("NOTIF_KAFKA_TOPIC", topic),
             ("NOTIF_KAFKA_GROUP", crate::unique_name("notifd")),
-            ("NOTIF_POSTGRES_URL", db.url.clone()),
             (
                 "NOTIF_REDIS_KEY_PREFIX",
                 format!("{}:", crate::unique_name("notifd")),
@@ -243,19 +280,21 @@ impl Deployment {
             ("NOTIF_FORWARD_SECRET", crate::unique_name("forward-secret")),
         ]
         .into_iter()
-        .chain(presence)
         .chain(env)
         .collect();
-        let mut receiver = Process::new(binary, "receiver", shared.clone());
-        let mut director = Process::new(binary, "director", shared.clone());
-        let mut distributor = Process::new(binary, "distributor", shared);
-        // The director makes the inbox's schema, which the distributor reads.
-        director.start().await;
-        tokio::join!(receiver.start(), distributor.start());
-        Deployment {
-            processes: vec![receiver, director, distributor],
-            storage: Storage::Database(db),
+        let mut processes: Vec<Process> = ["receiver", "director", "distributor"]
+            .into_iter()
+            .flat_map(|role| std::iter::repeat_n(role, instances))
+            .map(|role| Process::new(binary, role, shared.clone()))
+            .collect();
+        // The directors make the inbox's schema, which the distributors read.
+        for process in processes.iter_mut().filter(|p| p.name == "director") {
+            process.start().await;
         }
+        for process in processes.iter_mut().filter(|p| p.name != "director") {
+            process.start().await;
+        }
+        Deployment { processes, storage }
     }
 
     /// `notifd standalone` on `data_dir`, with `env`.
@@ -272,9 +311,17 @@ impl Deployment {
         }
     }
 
-    /// The process that plays `role`: itself, or the standalone process.
+    /// The process that plays `role` (the first, where there are several):
+    /// itself, or the standalone process.
     pub fn role(&self, role: &str) -> &Process {
         &self.processes[self.role_index(role)]
+    }
+
+    /// Every process that plays `role`, running or not.
+    pub fn instances(&self, role: &str) -> impl Iterator<Item = &Process> {
+        self.processes
+            .iter()
+            .filter(move |p| p.name == role || p.name == "standalone")
     }
 
     pub fn role_mut(&mut self, role: &str) -> &mut Process {
@@ -295,6 +342,11 @@ impl Deployment {
         drop(processes); // Killed, so that nothing holds the storage.
         match storage {
             Storage::Database(db) => db.drop_database().await,
+            Storage::Shards(dbs) => {
+                for db in dbs {
+                    db.drop_database().await;
+                }
+            }
             Storage::DataDir(path) => {
                 let _ = std::fs::remove_dir_all(&path);
             }

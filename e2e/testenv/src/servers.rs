@@ -44,6 +44,12 @@ pub fn postgres_url() -> String {
     required("NOTIF_TEST_POSTGRES", "PostgreSQL")
 }
 
+/// The URL of the second Postgres server's maintenance database: the
+/// inbox's second shard in the scaled deployment.
+pub fn second_postgres_url() -> String {
+    required("NOTIF_TEST_POSTGRES_2", "the second PostgreSQL server")
+}
+
 /// A client for the environment's kube-apiserver, from the kubeconfig that
 /// `KUBECONFIG` names (never from `~/.kube` or a cluster the machine happens
 /// to know).
@@ -97,20 +103,31 @@ pub struct TestDatabase {
     pub name: String,
     /// A URL that connects to it.
     pub url: String,
+    /// The maintenance database of its server.
+    server: String,
 }
 
 impl TestDatabase {
     /// Creates a database named after `prefix` and a random suffix.
     pub async fn create(prefix: &str) -> TestDatabase {
+        TestDatabase::create_on(&postgres_url(), prefix).await
+    }
+
+    /// The same on the server whose maintenance database `server` is.
+    pub async fn create_on(server: &str, prefix: &str) -> TestDatabase {
         let name = crate::unique_name(prefix).replace('-', "_");
-        let mut admin = admin_connection().await;
+        let mut admin = admin_connection(server).await;
         admin
             // The name is ours (letters, digits and '_'), so it is safe in SQL.
             .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
             .await
             .unwrap_or_else(|e| panic!("cannot create the test database {name}: {e}"));
-        let url = with_database(&postgres_url(), &name);
-        TestDatabase { name, url }
+        let url = with_database(server, &name);
+        TestDatabase {
+            name,
+            url,
+            server: server.to_string(),
+        }
     }
 
     /// Its URL through another of the server's addresses: `server_url` is
@@ -131,7 +148,7 @@ impl TestDatabase {
 
     /// Removes the database, closing whatever connections still use it.
     pub async fn drop_database(self) {
-        let mut admin = admin_connection().await;
+        let mut admin = admin_connection(&self.server).await;
         admin
             .execute(AssertSqlSafe(format!(
                 r#"DROP DATABASE "{}" WITH (FORCE)"#,
@@ -142,9 +159,8 @@ impl TestDatabase {
     }
 }
 
-async fn admin_connection() -> PgConnection {
-    let url = postgres_url();
-    PgConnection::connect(&url)
+async fn admin_connection(url: &str) -> PgConnection {
+    PgConnection::connect(url)
         .await
         .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {url}: {e}"))
 }
