@@ -76,7 +76,7 @@ pub struct Figures {
 }
 
 /// A histogram of milliseconds, from 1 ms to 2 minutes.
-fn milliseconds() -> Histogram<u64> {
+pub fn milliseconds() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000, 3).expect("valid bounds")
 }
 
@@ -92,12 +92,13 @@ impl Load {
             latency: Mutex::new(Some(milliseconds())),
             ..Received::default()
         });
-        let mut clients = crate::connect_all(&connect_url, &recipients, self.transport, |s| {
+        let connect_url = [connect_url];
+        let mut clients = crate::connect_all(&connect_url, &recipients, self.transport, |_, s| {
             tokio::spawn(take(s, received.clone()))
         })
         .await;
         clients.extend(
-            crate::connect_all(&connect_url, &silent, self.transport, |s| {
+            crate::connect_all(&connect_url, &silent, self.transport, |_, s| {
                 tokio::spawn(ignore(s))
             })
             .await,
@@ -109,7 +110,7 @@ impl Load {
         // Redis holds presence only in the distributed service.
         let on_redis = !matches!(deployment.storage, Storage::DataDir(_));
         let redis_before = match on_redis {
-            true => Some(Calls::now().await),
+            true => Some(Calls::now(&[testenv::redis_url()]).await),
             false => None,
         };
         received.publishing.store(true, Ordering::Relaxed);
@@ -125,7 +126,11 @@ impl Load {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let redis = match redis_before {
-            Some(before) => Some(Calls::now().await.since(&before, accepted)),
+            Some(before) => Some(
+                Calls::now(&[testenv::redis_url()])
+                    .await
+                    .since(&before, accepted),
+            ),
             None => None,
         };
         for client in clients {

@@ -14,6 +14,7 @@ mod load;
 mod memory;
 mod operator;
 mod redis_work;
+mod scale;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -75,6 +76,15 @@ struct Args {
     /// NotificationClusters the operator scenario applies.
     #[arg(long, default_value_t = 5)]
     clusters: usize,
+    /// WebSocket clients of the scale run.
+    #[arg(long, default_value_t = 2_000)]
+    scale_clients: usize,
+    /// Notifications per second of the scale run.
+    #[arg(long, default_value_t = 2_000)]
+    scale_rate: u32,
+    /// Seconds of publishing in the scale run.
+    #[arg(long, default_value_t = 40)]
+    scale_secs: u64,
     /// Seconds the operator scenario watches the unchanged clusters.
     #[arg(long, default_value_t = 60)]
     idle_secs: u64,
@@ -116,6 +126,9 @@ enum Target {
     Standalone,
     /// The operator, on the test environment's API server and Kafka.
     Operator,
+    /// Two instances of each role on the Redis Cluster and both PostgreSQL
+    /// servers, while one of each is killed and started again.
+    Scale,
 }
 
 #[tokio::main]
@@ -124,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let service = match args.target {
         Target::Distributed => Service::Distributed,
         Target::Standalone => Service::Standalone,
+        Target::Scale => Service::Scaled,
         Target::Operator => {
             let binary = std::env::current_exe()?.with_file_name("notification-operator");
             let idle = Duration::from_secs(args.idle_secs);
@@ -151,6 +165,15 @@ async fn main() -> anyhow::Result<()> {
         args.target
     );
 
+    if let Service::Scaled = bench.service {
+        let scale = scale::Scale {
+            clients: args.scale_clients,
+            rate: args.scale_rate,
+            duration: Duration::from_secs(args.scale_secs),
+        };
+        print!("{}", scale.run(bench.deploy().await).await?);
+        return Ok(());
+    }
     for scenario in Scenario::all() {
         if args.only.contains(&scenario) {
             bench.run(scenario, &args).await?;
@@ -306,6 +329,7 @@ impl Bench {
 enum Service {
     Distributed,
     Standalone,
+    Scaled,
 }
 
 /// Starts deployments to measure.
@@ -327,6 +351,7 @@ impl Bench {
         ];
         let deployment = match self.service {
             Service::Distributed => Deployment::distributed(&self.notifd, 6, env).await,
+            Service::Scaled => Deployment::scaled(&self.notifd, 2, 8, env).await,
             Service::Standalone => {
                 let dir = std::env::temp_dir().join(testenv::unique_name("bench"));
                 Deployment::standalone(&self.notifd, &dir, env).await
@@ -381,28 +406,34 @@ fn token(recipient: &str) -> String {
 }
 
 /// Opens a subscription per recipient over `transport`, a wave at a time,
-/// each handled by `handle`; returns once every one is connected.
+/// the recipients spread over `urls` in turn, each handled by `handle`
+/// (given the recipient's index); returns once every one is connected.
 async fn connect_all(
-    url: &str,
+    urls: &[String],
     recipients: &[String],
     transport: Transport,
-    handle: impl Fn(notif_sdk::Subscription) -> tokio::task::JoinHandle<()>,
+    handle: impl Fn(usize, notif_sdk::Subscription) -> tokio::task::JoinHandle<()>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::with_capacity(recipients.len());
-    for wave in recipients.chunks(500) {
-        let mut subscriptions = Vec::with_capacity(wave.len());
-        for recipient in wave {
+    for (wave, recipients) in recipients.chunks(500).enumerate() {
+        let mut subscriptions = Vec::with_capacity(recipients.len());
+        for (i, recipient) in recipients.iter().enumerate() {
+            let index = wave * 500 + i;
+            let url = &urls[index % urls.len()];
+            // A client whose server went away comes back within a second
+            // of its return.
             let subscription = notif_sdk::Subscriber::new(url, token(recipient))
                 .transport(transport)
+                .backoff(Duration::from_millis(100), Duration::from_secs(1))
                 .subscribe();
-            subscriptions.push(subscription);
+            subscriptions.push((index, subscription));
         }
-        for mut subscription in subscriptions {
+        for (index, mut subscription) in subscriptions {
             tokio::time::timeout(Duration::from_secs(60), subscription.connected())
                 .await
                 .expect("each client connects within a minute")
                 .expect("connected");
-            tasks.push(handle(subscription));
+            tasks.push(handle(index, subscription));
         }
     }
     tasks

@@ -16,7 +16,7 @@ pub struct Figures {
 pub async fn idle(deployment: &Deployment, transport: Transport, connections: usize) -> Figures {
     let server = deployment.role("distributor");
     let pid = server.pid().expect("the distributor runs");
-    let url = format!("http://127.0.0.1:{}", server.http);
+    let url = [format!("http://127.0.0.1:{}", server.http)];
     let recipients: Vec<String> = (0..connections).map(|i| format!("idle-{i}")).collect();
     // One connection first, so that what every server allocates once is
     // counted before, not per connection.
@@ -37,7 +37,7 @@ pub async fn idle(deployment: &Deployment, transport: Transport, connections: us
 }
 
 /// Holds the subscription open, receiving nothing.
-fn idle_client(mut subscription: notif_sdk::Subscription) -> tokio::task::JoinHandle<()> {
+fn idle_client(_: usize, mut subscription: notif_sdk::Subscription) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move { while subscription.next().await.is_ok() {} })
 }
 

@@ -18,19 +18,33 @@ pub struct Calls {
 }
 
 impl Calls {
-    /// The counters now, from the test environment's Redis.
-    pub async fn now() -> Calls {
-        let client = redis::Client::open(testenv::redis_url()).expect("a Redis URL");
-        let mut redis = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("Redis answers");
-        let info: String = redis::cmd("INFO")
-            .arg("all")
-            .query_async(&mut redis)
-            .await
-            .expect("INFO all");
-        parse(&info)
+    /// The counters now, summed over `servers` (one Redis, or every master
+    /// of a Redis Cluster).
+    pub async fn now(servers: &[String]) -> Calls {
+        let mut sum = Calls {
+            commands: BTreeMap::new(),
+            reads: 0,
+            cpu: 0.0,
+        };
+        for server in servers {
+            let client = redis::Client::open(server.as_str()).expect("a Redis URL");
+            let mut redis = client
+                .get_multiplexed_async_connection()
+                .await
+                .expect("Redis answers");
+            let info: String = redis::cmd("INFO")
+                .arg("all")
+                .query_async(&mut redis)
+                .await
+                .expect("INFO all");
+            let calls = parse(&info);
+            for (name, count) in calls.commands {
+                *sum.commands.entry(name).or_default() += count;
+            }
+            sum.reads += calls.reads;
+            sum.cpu += calls.cpu;
+        }
+        sum
     }
 
     /// What Redis did since `before`, per notification of `accepted`.
@@ -41,7 +55,7 @@ impl Calls {
             per(count(self).saturating_sub(count(before)) as f64)
         };
         Work {
-            // The INFO this measurement itself sent does not count.
+            // The INFOs this measurement itself sent do not count.
             commands: self.commands.keys().map(|name| command(name)).sum::<f64>() - command("info"),
             lookups: command("zrangebyscore"),
             reads: per(self.reads.saturating_sub(before.reads) as f64),
