@@ -126,11 +126,11 @@ impl Load {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let redis = match redis_before {
-            Some(before) => Some(
-                Calls::now(&[testenv::redis_url()])
-                    .await
-                    .since(&before, accepted),
-            ),
+            Some(before) => Some(Calls::now(&[testenv::redis_url()]).await.since(
+                &before,
+                accepted,
+                "accepted notification",
+            )),
             None => None,
         };
         for client in clients {

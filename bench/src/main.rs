@@ -13,6 +13,7 @@
 mod load;
 mod memory;
 mod operator;
+mod process_stats;
 mod redis_work;
 mod scale;
 

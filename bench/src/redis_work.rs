@@ -47,14 +47,16 @@ impl Calls {
         sum
     }
 
-    /// What Redis did since `before`, per notification of `accepted`.
-    pub fn since(&self, before: &Calls, accepted: u64) -> Work {
-        let per = |delta: f64| delta / accepted.max(1) as f64;
+    /// What Redis did since `before`, per one of `count` (accepted
+    /// notifications, say: `unit` names them).
+    pub fn since(&self, before: &Calls, count: u64, unit: &'static str) -> Work {
+        let per = |delta: f64| delta / count.max(1) as f64;
         let command = |name: &str| {
             let count = |calls: &Calls| calls.commands.get(name).copied().unwrap_or(0);
             per(count(self).saturating_sub(count(before)) as f64)
         };
         Work {
+            unit,
             // The INFOs this measurement itself sent do not count.
             commands: self.commands.keys().map(|name| command(name)).sum::<f64>() - command("info"),
             lookups: command("zrangebyscore"),
@@ -92,8 +94,9 @@ fn parse(info: &str) -> Calls {
     }
 }
 
-/// What Redis did per accepted notification.
+/// What Redis did per unit of work.
 pub struct Work {
+    unit: &'static str,
     commands: f64,
     /// Presence lookups, the director's part.
     lookups: f64,
@@ -106,9 +109,14 @@ impl fmt::Display for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Redis per accepted notification: {:.3} commands ({:.3} presence lookups), \
-             {:.3} requests read, {:.1} µs of CPU",
-            self.commands, self.lookups, self.reads, self.cpu_us
+            "Redis per {}: {:.3} commands ({:.3} presence lookups), \
+             {:.3} requests read, {:.1} µs of CPU ({:.0} commands per CPU-second)",
+            self.unit,
+            self.commands,
+            self.lookups,
+            self.reads,
+            self.cpu_us,
+            self.commands / self.cpu_us.max(1e-9) * 1e6
         )
     }
 }

@@ -19,6 +19,7 @@ use testenv::notifd::{Deployment, Process, Storage};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::process_stats::{cpu_seconds, server_cpu_seconds};
 use crate::redis_work::Calls;
 
 const ROLES: [&str; 3] = ["receiver", "director", "distributor"];
@@ -27,9 +28,6 @@ const TICKS_PER_SEC: u32 = 100;
 const IN_FLIGHT: usize = 64;
 /// How long the clients get, after publishing stops, for the rest.
 const DRAIN: Duration = Duration::from_secs(60);
-/// The kernel's clock ticks per second in /proc/<pid>/stat (USER_HZ, 100
-/// on every Linux architecture this runs on).
-const USER_HZ: f64 = 100.0;
 
 pub struct Scale {
     /// WebSocket clients, a recipient each, spread over the distributors.
@@ -337,6 +335,8 @@ struct Usage {
     redis: Calls,
     /// Rows inserted and deleted in the inbox, over its shards.
     inbox_rows: (i64, i64),
+    /// CPU seconds of each of [`SERVERS`].
+    servers: Vec<f64>,
 }
 
 impl Usage {
@@ -368,6 +368,10 @@ impl Usage {
             processes,
             redis: Calls::now(&testenv::redis_cluster_urls()).await,
             inbox_rows,
+            servers: SERVERS
+                .iter()
+                .map(|(_, program)| server_cpu_seconds(program))
+                .collect(),
         }
     }
 
@@ -422,13 +426,17 @@ impl Usage {
                 work_sum / cpu_sum.max(1e-9)
             )?;
         }
-        let per = |n: i64| n as f64 / accepted.max(1) as f64;
+        let per = |n: f64| n / accepted.max(1) as f64;
+        let cpu_us = |i: usize| per((self.servers[i] - before.servers[i]) * 1e6);
         writeln!(
             out,
-            "  {}\n  PostgreSQL per accepted notification: {:.3} inbox rows written, {:.3} removed (over both shards)",
-            self.redis.since(&before.redis, accepted),
-            per(self.inbox_rows.0 - before.inbox_rows.0),
-            per(self.inbox_rows.1 - before.inbox_rows.1),
+            "  {}\n  PostgreSQL per accepted notification: {:.3} inbox rows written, {:.3} removed (over both shards), {:.1} µs of CPU\n  Kafka per accepted notification: {:.1} µs of the broker's CPU",
+            self.redis
+                .since(&before.redis, accepted, "accepted notification"),
+            per((self.inbox_rows.0 - before.inbox_rows.0) as f64),
+            per((self.inbox_rows.1 - before.inbox_rows.1) as f64),
+            cpu_us(1),
+            cpu_us(0),
         )
     }
 }
@@ -449,23 +457,7 @@ async fn work(process: &Process) -> f64 {
     testenv::metric_sum(&text, metric)
 }
 
-/// The CPU time (user and system) process `pid` used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // After the command's closing parenthesis: state is field 3, utime 14
-    // and stime 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(14) + ticks(15)) / USER_HZ
-}
+/// The shared servers whose CPU the run reports, by what their command
+/// lines contain: the Kafka broker, and every PostgreSQL process (both
+/// servers and their backends).
+const SERVERS: [(&str, &str); 2] = [("Kafka", "kafka.Kafka"), ("PostgreSQL", "postgres")];
