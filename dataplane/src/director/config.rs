@@ -15,7 +15,7 @@ use crate::inbox::{Inbox, PostgresArgs};
 use crate::listen;
 use crate::log::{KafkaArgs, KafkaReader, LogReader};
 use crate::metrics::DirectorMetrics;
-use crate::presence::{Presence, RedisArgs};
+use crate::presence::{GatheredLookups, Presence, RedisArgs};
 use crate::process::Process;
 use crate::retry::{self, Backoff};
 
@@ -147,6 +147,8 @@ impl DirectorArgs {
         retry::until_ok("inbox migrations", Backoff::DEFAULT, || inbox.migrate()).await;
         let inbox: Arc<dyn Inbox> = Arc::new(inbox);
         let presence: Arc<dyn Presence> = Arc::new(self.redis.presence().await?);
+        // Lanes' lookups share round trips to Redis (docs/scaling.md).
+        let lookups: Arc<dyn Presence> = Arc::new(GatheredLookups::new(presence.clone()));
 
         let mut process = Process::until(shutdown);
         let metrics = DirectorMetrics::default().register(&mut process.registry);
@@ -165,7 +167,7 @@ impl DirectorArgs {
             Backends {
                 log: log.clone(),
                 inbox: inbox.clone(),
-                presence: presence.clone(),
+                presence: lookups,
                 forward: Arc::new(forward),
             },
             Duration::from_secs(self.ack_timeout_secs),

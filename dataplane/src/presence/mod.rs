@@ -3,12 +3,15 @@
 //! heartbeat refreshes them, so a distributor that dies leaves no lasting
 //! trace and the director falls back to the inbox.
 
+mod gathered;
 mod memory;
 mod redis;
 
+pub use self::gathered::GatheredLookups;
 pub use self::memory::MemoryPresence;
 pub use self::redis::{RedisArgs, RedisPresence};
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -40,6 +43,12 @@ pub trait Presence: Send + Sync + 'static {
     /// The distributors that hold a live connection of `recipient`, each once.
     async fn lookup(&self, recipient: &str) -> Result<Vec<String>, PresenceError>;
 
+    /// [`Presence::lookup`] of each of `recipients`, in one round trip where
+    /// the server allows.
+    async fn lookup_many(&self, recipients: &[String]) -> Result<Vec<Vec<String>>, PresenceError> {
+        futures::future::try_join_all(recipients.iter().map(|r| self.lookup(r))).await
+    }
+
     /// Records where distributor `id` takes forwarded notifications, for `ttl`.
     async fn announce_distributor(
         &self,
@@ -55,6 +64,13 @@ pub trait Presence: Send + Sync + 'static {
     async fn is_reachable(&self) -> bool;
 }
 
-#[derive(Debug, thiserror::Error)]
+/// Shared, so that every lookup of a batch that failed gets the error.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("presence (Redis): {0}")]
-pub struct PresenceError(#[from] ::redis::RedisError);
+pub struct PresenceError(Arc<::redis::RedisError>);
+
+impl From<::redis::RedisError> for PresenceError {
+    fn from(error: ::redis::RedisError) -> Self {
+        PresenceError(Arc::new(error))
+    }
+}

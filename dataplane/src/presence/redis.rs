@@ -162,6 +162,18 @@ where
     }
 }
 
+/// The distributors of a recipient's `members`, each once.
+fn distributors(members: Vec<String>) -> Vec<String> {
+    let distributors: BTreeSet<String> = members
+        .into_iter()
+        .filter_map(|m| {
+            m.split_once('|')
+                .map(|(distributor, _)| distributor.to_string())
+        })
+        .collect();
+    distributors.into_iter().collect()
+}
+
 fn member(connection: &Connection) -> String {
     format!("{}|{}", connection.distributor, connection.id)
 }
@@ -223,14 +235,29 @@ impl Presence for RedisPresence {
             async move { redis.zrangebyscore(key, now_ms() as i64, "+inf").await }
         })
         .await?;
-        let distributors: BTreeSet<String> = members
-            .into_iter()
-            .filter_map(|m| {
-                m.split_once('|')
-                    .map(|(distributor, _)| distributor.to_string())
-            })
-            .collect();
-        Ok(distributors.into_iter().collect())
+        Ok(distributors(members))
+    }
+
+    /// One pipeline on one Redis. A cluster refuses a pipeline whose keys
+    /// are in different slots, so there each lookup goes on its own, and
+    /// the cluster's connection to each master pipelines those that are on
+    /// their way at once.
+    async fn lookup_many(&self, recipients: &[String]) -> Result<Vec<Vec<String>>, PresenceError> {
+        if let Redis::Cluster(_) = self.redis {
+            let lookups = recipients.iter().map(|r| self.lookup(r));
+            return futures::future::try_join_all(lookups).await;
+        }
+        let now = now_ms() as i64;
+        let mut pipe = redis::pipe();
+        for recipient in recipients {
+            pipe.zrangebyscore(self.recipient_key(recipient), now, "+inf");
+        }
+        let members: Vec<Vec<String>> = retried(&self.redis, |mut redis| {
+            let pipe = pipe.clone();
+            async move { pipe.query_async(&mut redis).await }
+        })
+        .await?;
+        Ok(members.into_iter().map(distributors).collect())
     }
 
     async fn announce_distributor(

@@ -137,3 +137,28 @@ async fn many_recipients_register_at_once(presence: RedisPresence) {
         );
     }
 }
+
+on_both!(many_recipients_are_looked_up_at_once);
+async fn many_recipients_are_looked_up_at_once(presence: RedisPresence) {
+    // Their keys are spread over every slot of a cluster; one has no
+    // connection, and one has two on different distributors.
+    let mut connections: Vec<Connection> = (0..100)
+        .map(|i| connection(&format!("r{i}"), "d1", &format!("c{i}")))
+        .collect();
+    connections.push(connection("r7", "d2", "c-other"));
+    presence
+        .register(&connections, MINUTE)
+        .await
+        .expect("register");
+    let recipients: Vec<String> = (0..101).map(|i| format!("r{i}")).collect();
+    let found = presence.lookup_many(&recipients).await.expect("lookup");
+    assert_eq!(found.len(), 101);
+    for (i, distributors) in found.iter().enumerate() {
+        let expected: &[&str] = match i {
+            7 => &["d1", "d2"],
+            100 => &[],
+            _ => &["d1"],
+        };
+        assert_eq!(distributors, expected, "r{i}");
+    }
+}
