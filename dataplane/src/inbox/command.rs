@@ -29,9 +29,16 @@ impl InboxCommand {
                     )
                     .into());
                 }
+                if postgres.postgres_store_as_before {
+                    return Err(ConfigError::new(
+                        "--postgres-store-as-before",
+                        "must be off: rows are moved once every process stores new ones on the new shards, or later ones would be left behind",
+                    )
+                    .into());
+                }
                 let inbox = postgres.inbox()?;
                 inbox.migrate().await?;
-                let moved = inbox.move_to_homes().await?;
+                let moved = inbox.move_rows().await?;
                 println!(
                     "moved {} stored notifications of {} recipients to their new shards",
                     moved.rows, moved.recipients

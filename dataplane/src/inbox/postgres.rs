@@ -42,6 +42,14 @@ pub struct PostgresArgs {
     /// were before. Recipients that move are read from both places.
     #[arg(long, env = "NOTIF_POSTGRES_SHARDS_BEFORE")]
     pub postgres_shards_before: Option<usize>,
+    /// While shards are being added: new notifications are still stored
+    /// where they were before, until every process reads both places.
+    #[arg(
+        long,
+        env = "NOTIF_POSTGRES_STORE_AS_BEFORE",
+        requires = "postgres_shards_before"
+    )]
+    pub postgres_store_as_before: bool,
 }
 
 impl PostgresArgs {
@@ -52,8 +60,12 @@ impl PostgresArgs {
             Some(url) => (std::slice::from_ref(url), "--postgres-url"),
             None => (self.postgres_shard_urls.as_slice(), "--postgres-shard-urls"),
         };
-        let layout = Layout::new(urls.len(), self.postgres_shards_before)
-            .map_err(|e| ConfigError::new("--postgres-shards-before", e))?;
+        let layout = Layout::new(
+            urls.len(),
+            self.postgres_shards_before,
+            self.postgres_store_as_before,
+        )
+        .map_err(|e| ConfigError::new("--postgres-shards-before", e))?;
         let shards = urls
             .iter()
             .map(|url| {

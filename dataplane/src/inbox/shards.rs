@@ -1,10 +1,11 @@
 //! The inbox over several PostgreSQL servers (shards): each recipient's rows
 //! on one of them, chosen by a hash of the recipient that every process
-//! computes alike. Adding a shard moves some recipients; while it is being
+//! computes alike. Adding a shard moves some recipients. While it is being
 //! added (`--postgres-shards-before`), a moved recipient's rows are read from
-//! its old shard and its new one, merged in position order, and stored in
-//! the new one, until `notifd move-inbox` has moved what the old one held.
-//! docs/scaling.md gives the procedure.
+//! its old shard and its new one, merged in position order; new rows go to
+//! the old one until every process reads both places
+//! (`--postgres-store-as-before`), then to the new one; `notifd inbox move`
+//! then moves what the old one held. docs/scaling.md gives the procedure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -21,35 +22,61 @@ pub struct Layout {
     shards: usize,
     /// While shards are being added: how many there were before.
     before: Option<usize>,
+    /// While shards are being added: new rows still go where they went
+    /// before.
+    store_as_before: bool,
 }
 
 impl Layout {
     /// `shards` of them, the last ones being added when `before` says how
-    /// many there were.
-    pub fn new(shards: usize, before: Option<usize>) -> Result<Layout, String> {
+    /// many there were; `store_as_before` as in the field.
+    pub fn new(
+        shards: usize,
+        before: Option<usize>,
+        store_as_before: bool,
+    ) -> Result<Layout, String> {
         if shards == 0 {
             return Err("at least one shard is needed".into());
         }
-        if let Some(before) = before
-            && !(1..shards).contains(&before)
-        {
-            return Err(format!(
+        match before {
+            Some(before) if !(1..shards).contains(&before) => Err(format!(
                 "is {before}, but must be at least 1 and fewer than the {shards} shards listed"
-            ));
+            )),
+            None if store_as_before => {
+                Err("is needed: storing as before says nothing without it".into())
+            }
+            _ => Ok(Layout {
+                shards,
+                before,
+                store_as_before,
+            }),
         }
-        Ok(Layout { shards, before })
     }
 
-    /// The shard where `recipient`'s notifications are stored.
-    pub fn home(&self, recipient: &str) -> usize {
-        shard_of(recipient, self.shards)
+    /// The shard that stores `recipient`'s new notifications.
+    pub fn store_in(&self, recipient: &str) -> usize {
+        match (self.before, self.store_as_before) {
+            (Some(before), true) => shard_of(recipient, before),
+            _ => shard_of(recipient, self.shards),
+        }
     }
 
-    /// Where `recipient`'s rows were stored before shards were added, if
-    /// shards are being added and that is elsewhere.
-    pub fn former(&self, recipient: &str) -> Option<usize> {
-        let before = shard_of(recipient, self.before?);
-        (before != self.home(recipient)).then_some(before)
+    /// The shards that may hold `recipient`'s rows: where the listed shards
+    /// put it, and, while shards are being added, where it was before.
+    pub fn read_from(&self, recipient: &str) -> Vec<usize> {
+        let home = shard_of(recipient, self.shards);
+        std::iter::once(home)
+            .chain(self.moves(recipient).map(|(from, _)| from))
+            .collect()
+    }
+
+    /// While shards are being added: `(from, to)` if `recipient` moves.
+    pub fn moves(&self, recipient: &str) -> Option<(usize, usize)> {
+        let (from, to) = (
+            shard_of(recipient, self.before?),
+            shard_of(recipient, self.shards),
+        );
+        (from != to).then_some((from, to))
     }
 }
 
@@ -77,7 +104,7 @@ pub struct ShardedInbox {
     layout: Layout,
 }
 
-/// What `notifd move-inbox` moved.
+/// What `notifd inbox move` moved.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Moved {
     pub recipients: u64,
@@ -96,37 +123,35 @@ impl ShardedInbox {
         Ok(())
     }
 
-    /// The shards that may hold `recipient`'s rows: its home first.
+    /// The shards that may hold `recipient`'s rows.
     fn places(&self, recipient: &str) -> impl Iterator<Item = &PostgresInbox> {
-        let home = self.layout.home(recipient);
-        std::iter::once(home)
-            .chain(self.layout.former(recipient))
-            .map(|shard| &self.shards[shard])
+        let places = self.layout.read_from(recipient);
+        places.into_iter().map(|shard| &self.shards[shard])
     }
 
-    /// Moves the rows of every recipient whose home changed with the added
-    /// shards from its former shard to its home. A recipient's rows are
-    /// copied, then removed from the former shard; meanwhile, and after a
-    /// crash between the two, reads find them in either place, so the move
-    /// can run under traffic and again after a failure. Moved rows keep their
-    /// positions; their retention counts from the move.
-    pub async fn move_to_homes(&self) -> Result<Moved, InboxError> {
+    /// Moves the rows of every recipient that the added shards move, from
+    /// where they were to their new shard. A recipient's rows are copied,
+    /// then removed from the old shard; meanwhile, and after a crash between
+    /// the two, reads find them in either place, so the move can run under
+    /// traffic and again after a failure. Moved rows keep their positions;
+    /// their retention counts from the move.
+    pub async fn move_rows(&self) -> Result<Moved, InboxError> {
         let mut moved = Moved::default();
         let Some(before) = self.layout.before else {
             return Ok(moved);
         };
-        for former in &self.shards[..before] {
+        for (shard, old) in self.shards[..before].iter().enumerate() {
             let mut after = String::new();
             loop {
-                let recipients = former.recipients_after(&after, 500).await?;
+                let recipients = old.recipients_after(&after, 500).await?;
                 let Some(last) = recipients.last() else { break };
                 after = last.clone();
                 for recipient in &recipients {
-                    if self.layout.former(recipient).is_none() {
+                    let Some((from, to)) = self.layout.moves(recipient) else {
                         continue;
-                    }
-                    let home = &self.shards[self.layout.home(recipient)];
-                    moved.rows += move_rows(recipient, former, home).await?;
+                    };
+                    debug_assert_eq!(from, shard, "a recipient's rows are on its shard");
+                    moved.rows += move_recipient(recipient, old, &self.shards[to]).await?;
                     moved.recipients += 1;
                 }
             }
@@ -137,7 +162,7 @@ impl ShardedInbox {
 
 /// Moves `recipient`'s rows from `from` to `to`, a batch at a time: copied,
 /// then removed. Returns how many.
-async fn move_rows(
+async fn move_recipient(
     recipient: &str,
     from: &PostgresInbox,
     to: &PostgresInbox,
@@ -162,8 +187,8 @@ impl Inbox for ShardedInbox {
     async fn store(&self, batch: &[Positioned]) -> Result<(), InboxError> {
         let mut by_shard: BTreeMap<usize, Vec<&Positioned>> = BTreeMap::new();
         for item in batch {
-            let home = self.layout.home(&item.notification.recipient);
-            by_shard.entry(home).or_default().push(item);
+            let shard = self.layout.store_in(&item.notification.recipient);
+            by_shard.entry(shard).or_default().push(item);
         }
         let stores = by_shard
             .into_iter()
@@ -283,32 +308,38 @@ mod tests {
 
     #[test]
     fn while_a_shard_is_added_a_moved_recipient_is_found_in_both_places() {
-        let layout = Layout::new(3, Some(2)).expect("a layout");
+        let (adding, storing_as_before, settled) = (
+            Layout::new(3, Some(2), false).expect("a layout"),
+            Layout::new(3, Some(2), true).expect("a layout"),
+            Layout::new(3, None, false).expect("a layout"),
+        );
         let mut moved = 0;
         for r in recipients() {
-            match layout.former(&r) {
-                Some(former) => {
-                    assert_eq!(former, shard_of(&r, 2));
-                    assert_eq!(layout.home(&r), 2);
+            let (old, new) = (shard_of(&r, 2), shard_of(&r, 3));
+            match adding.moves(&r) {
+                Some(step) => {
+                    assert_eq!(step, (old, 2), "{r} moves to the new shard");
+                    assert_eq!(adding.read_from(&r), [2, old]);
                     moved += 1;
                 }
-                None => assert_eq!(layout.home(&r), shard_of(&r, 2)),
+                None => assert_eq!(adding.read_from(&r), [old]),
             }
+            assert_eq!(adding.store_in(&r), new);
+            assert_eq!(storing_as_before.store_in(&r), old);
+            assert_eq!(storing_as_before.read_from(&r), adding.read_from(&r));
+            assert_eq!(settled.read_from(&r), [new]);
+            assert_eq!(settled.moves(&r), None);
         }
         assert!(moved > 0);
-        let settled = Layout::new(3, None).expect("a layout");
-        assert!(recipients().all(|r| settled.former(&r).is_none()));
     }
 
     #[test]
     fn a_layout_names_what_is_wrong() {
-        assert!(Layout::new(0, None).is_err());
-        assert!(
-            Layout::new(2, Some(2))
-                .unwrap_err()
-                .contains("fewer than the 2")
-        );
-        assert!(Layout::new(2, Some(0)).is_err());
-        assert!(Layout::new(1, None).is_ok());
+        assert!(Layout::new(0, None, false).is_err());
+        let too_many = Layout::new(2, Some(2), false).unwrap_err();
+        assert!(too_many.contains("fewer than the 2"), "{too_many}");
+        assert!(Layout::new(2, Some(0), false).is_err());
+        assert!(Layout::new(2, None, true).is_err());
+        assert!(Layout::new(1, None, false).is_ok());
     }
 }

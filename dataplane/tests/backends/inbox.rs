@@ -43,7 +43,7 @@ impl TestInbox {
 
     async fn sharded() -> TestInbox {
         let (shards, dbs) = shards(2).await;
-        let layout = Layout::new(2, None).expect("two shards");
+        let layout = Layout::new(2, None, false).expect("two shards");
         TestInbox::Sharded(ShardedInbox::new(shards, layout), dbs)
     }
 
@@ -241,8 +241,9 @@ async fn acknowledged_and_expired_notifications_leave(inbox: &dyn Inbox) {
     assert_eq!(purged, 1);
 }
 
-/// Adding a second shard to one: stored before, during and after, acknowledged
-/// meanwhile, moved; every recipient's rows come back complete and in order
+/// Adding a second shard to one, each step of docs/scaling.md's procedure:
+/// stored before, during (first as before, then on the new shard) and after,
+/// acknowledged meanwhile, moved; every recipient's rows come back complete and in order
 /// at each step, and end on the shard its hash names.
 #[tokio::test]
 async fn adding_a_shard_moves_rows_without_losing_or_reordering_any() {
@@ -267,12 +268,32 @@ async fn adding_a_shard_moves_rows_without_losing_or_reordering_any() {
     };
 
     // One shard.
-    let one = ShardedInbox::new(vec![shards[0].clone()], Layout::new(1, None).unwrap());
-    store(&one, 1..6).await;
+    let one = ShardedInbox::new(
+        vec![shards[0].clone()],
+        Layout::new(1, None, false).unwrap(),
+    );
+    store(&one, 1..4).await;
 
-    // The second one being added: new rows go to their new home, and reads
-    // merge both places; an acknowledgement removes from both.
-    let adding = ShardedInbox::new(shards.clone(), Layout::new(2, Some(1)).unwrap());
+    // The second one being added, new rows stored as before: reads merge
+    // both places (nothing is on the new one yet).
+    let as_before = Layout::new(2, Some(1), true).unwrap();
+    let storing_as_before = ShardedInbox::new(shards.clone(), as_before);
+    store(&storing_as_before, 4..6).await;
+    for r in &recipients {
+        assert_eq!(
+            positions_of(&storing_as_before, r).await,
+            [1, 2, 3, 4, 5],
+            "{r}"
+        );
+        assert!(
+            positions_of(&shards[1], r).await.is_empty(),
+            "{r}: nothing on the new one"
+        );
+    }
+
+    // New rows on their new shard: reads merge both places; an
+    // acknowledgement removes from both.
+    let adding = ShardedInbox::new(shards.clone(), Layout::new(2, Some(1), false).unwrap());
     store(&adding, 6..9).await;
     for r in &recipients {
         let acked = adding
@@ -291,7 +312,7 @@ async fn adding_a_shard_moves_rows_without_losing_or_reordering_any() {
     assert_eq!(after, [5, 6], "after a position, merged, limited");
 
     // The move, twice: the second finds nothing left to move.
-    let moved = adding.move_to_homes().await.expect("moved");
+    let moved = adding.move_rows().await.expect("moved");
     assert_eq!(
         moved,
         Moved {
@@ -299,13 +320,10 @@ async fn adding_a_shard_moves_rows_without_losing_or_reordering_any() {
             rows: 4 * moving as u64
         }
     );
-    assert_eq!(
-        adding.move_to_homes().await.expect("moved"),
-        Moved::default()
-    );
+    assert_eq!(adding.move_rows().await.expect("moved"), Moved::default());
 
     // Settled: every row where the two-shard layout says, none elsewhere.
-    let two = ShardedInbox::new(shards.clone(), Layout::new(2, None).unwrap());
+    let two = ShardedInbox::new(shards.clone(), Layout::new(2, None, false).unwrap());
     store(&two, 9..10).await;
     for r in &recipients {
         assert_eq!(positions_of(&two, r).await, [1, 3, 4, 5, 6, 8, 9], "{r}");

@@ -76,6 +76,7 @@ impl TestDirector {
                 postgres_url: Some(self.db.url.clone()),
                 postgres_shard_urls: Vec::new(),
                 postgres_shards_before: None,
+                postgres_store_as_before: false,
             },
             redis: RedisArgs {
                 redis_url: Some(testenv::redis_url()),

@@ -139,7 +139,7 @@ impl Service {
         for db in dbs {
             shards.push(PostgresInbox::new(db.pool().await));
         }
-        let layout = Layout::new(shards.len(), None).expect("shards");
+        let layout = Layout::new(shards.len(), None, false).expect("shards");
         Service::new(deployment, Arc::new(ShardedInbox::new(shards, layout)))
     }
 

@@ -18,6 +18,7 @@ use crate::{API_KEY, NOTIFD, Service, token};
 const ONE: &str = "NOTIF_POSTGRES_URL";
 const SHARDS: &str = "NOTIF_POSTGRES_SHARD_URLS";
 const BEFORE: &str = "NOTIF_POSTGRES_SHARDS_BEFORE";
+const AS_BEFORE: &str = "NOTIF_POSTGRES_STORE_AS_BEFORE";
 
 #[tokio::test]
 async fn adding_an_inbox_shard_under_churn_loses_and_reorders_nothing() {
@@ -48,21 +49,28 @@ async fn adding_an_inbox_shard_under_churn_loses_and_reorders_nothing() {
             stored,
         )
         .await;
-        // 1. The schema on the new shard; then the distributors, then the
-        // directors, on both shards, the second one being added: moved
-        // recipients are read from both, and stored on the new one.
+        // 1. The schema on the new shard.
         notifd_inbox(["migrate"], &shards);
-        for role in ["distributor", "director"] {
+        // 2. Every process on both shards, the second being added: moved
+        // recipients are read from both places, and new rows still stored
+        // as before. In any order: directors first, here.
+        for role in ["director", "distributor"] {
             let settings = [
                 (ONE, None),
                 (SHARDS, Some(shards.clone())),
                 (BEFORE, Some("1".into())),
+                (AS_BEFORE, Some("true".into())),
             ];
             restart(deployment, role, settings).await;
             pause().await;
         }
+        // 3. New rows on the new shard, in any order too.
+        for role in ["director", "distributor"] {
+            restart(deployment, role, [(AS_BEFORE, None)]).await;
+            pause().await;
+        }
         publish(&publisher, &offline, 20..40).await;
-        // 2. The rows of moved recipients to their new shard.
+        // 4. The rows of moved recipients to their new shard.
         let printed = notifd_inbox(["move", "--postgres-shards-before", "1"], &shards);
         let moved: u64 = printed
             .strip_prefix("moved ")
@@ -72,7 +80,7 @@ async fn adding_an_inbox_shard_under_churn_loses_and_reorders_nothing() {
             moved >= 20,
             "the offline recipient's first 20 moved: {printed}"
         );
-        // 3. The shard added.
+        // 5. The shard added.
         for role in ["distributor", "director"] {
             restart(deployment, role, [(BEFORE, None)]).await;
         }
