@@ -199,12 +199,28 @@ fn default_redis_key_prefix() -> String {
     "notif:".into()
 }
 
-/// Where the PostgreSQL database is.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+/// Where the PostgreSQL database is, or the inbox's shards.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.shardsBefore) || self.sharded").message("shardsBefore needs sharded: true"))]
+#[x_kube(validation = Rule::new("!self.storeAsBefore || has(self.shardsBefore)").message("storeAsBefore needs shardsBefore"))]
 pub struct PostgresSpec {
-    /// The PostgreSQL URL, `postgres://user:password@host:port/database`.
+    /// The PostgreSQL URL, `postgres://user:password@host:port/database`; for a sharded inbox,
+    /// the URLs of its shards, comma-separated, a new shard always last.
     pub url: SecretKeyRef,
+    /// Whether `url` lists the inbox's shards, over which recipients' rows spread by a hash
+    /// of the recipient.
+    #[serde(default)]
+    pub sharded: bool,
+    /// While shards are being added: how many of the listed shards there were before. The
+    /// recipients that move are read from both places (docs/scaling.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub shards_before: Option<u32>,
+    /// While shards are being added: new notifications are still stored where they were
+    /// before, until every pod reads both places.
+    #[serde(default)]
+    pub store_as_before: bool,
 }
 
 /// Credentials of publishers and clients.

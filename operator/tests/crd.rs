@@ -180,6 +180,19 @@ const INVALID: &[Invalid] = &[
         expected: &["spec.kafka.sasl.mechanism", "Unsupported value"],
     },
     Invalid {
+        what: "shards being added to an inbox that is not sharded",
+        change: |spec| spec["postgres"]["shardsBefore"] = json!(1),
+        expected: &["spec.postgres", "shardsBefore needs sharded: true"],
+    },
+    Invalid {
+        what: "storing as before without shards being added",
+        change: |spec| {
+            spec["postgres"]["sharded"] = json!(true);
+            spec["postgres"]["storeAsBefore"] = json!(true);
+        },
+        expected: &["spec.postgres", "storeAsBefore needs shardsBefore"],
+    },
+    Invalid {
         what: "neither publisher keys nor anonymous publishing",
         change: |spec| {
             spec["auth"]

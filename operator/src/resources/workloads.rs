@@ -78,13 +78,13 @@ impl Pod {
             Component::Director => {
                 self.kafka(nc);
                 self.secret("NOTIF_FORWARD_SECRET", &forward::secret_ref(nc));
-                self.secret("NOTIF_POSTGRES_URL", &spec.postgres.url);
+                self.postgres(nc);
                 self.redis(nc);
             }
             Component::Distributor => {
                 self.jwt(nc);
                 self.secret("NOTIF_FORWARD_SECRET", &forward::secret_ref(nc));
-                self.secret("NOTIF_POSTGRES_URL", &spec.postgres.url);
+                self.postgres(nc);
                 self.redis(nc);
                 self.field("POD_NAME", "metadata.name");
                 self.field("POD_IP", "status.podIP");
@@ -94,6 +94,22 @@ impl Pod {
                     format!("$(POD_IP):{}", ports::FORWARD),
                 );
             }
+        }
+    }
+
+    /// Where the inbox is: one database, or shards, maybe some being added.
+    fn postgres(&mut self, nc: &NotificationCluster) {
+        let postgres = &nc.spec.postgres;
+        let name = match postgres.sharded {
+            true => "NOTIF_POSTGRES_SHARD_URLS",
+            false => "NOTIF_POSTGRES_URL",
+        };
+        self.secret(name, &postgres.url);
+        if let Some(before) = postgres.shards_before {
+            self.value("NOTIF_POSTGRES_SHARDS_BEFORE", before.to_string());
+        }
+        if postgres.store_as_before {
+            self.value("NOTIF_POSTGRES_STORE_AS_BEFORE", "true".into());
         }
     }
 
@@ -364,6 +380,38 @@ mod tests {
                 .and_then(|source| source.secret_key_ref.as_ref())
                 .expect("from the Secret");
             assert_eq!((from.name.as_str(), from.key.as_str()), ("r", "urls"));
+        }
+    }
+
+    #[test]
+    fn inbox_shards_and_one_being_added_are_named() {
+        for component in [Component::Director, Component::Distributor] {
+            let one = env(&deployment(&cluster(json!({})), component, "h"));
+            assert!(one.contains_key("NOTIF_POSTGRES_URL"));
+            assert!(!one.contains_key("NOTIF_POSTGRES_SHARD_URLS"));
+            assert!(!one.contains_key("NOTIF_POSTGRES_SHARDS_BEFORE"));
+            let postgres = json!({"url": {"name": "p", "key": "urls"}, "sharded": true,
+                                  "shardsBefore": 2, "storeAsBefore": true});
+            let adding = env(&deployment(
+                &cluster(json!({ "postgres": postgres })),
+                component,
+                "h",
+            ));
+            assert!(!adding.contains_key("NOTIF_POSTGRES_URL"));
+            let from = adding["NOTIF_POSTGRES_SHARD_URLS"]
+                .value_from
+                .as_ref()
+                .and_then(|source| source.secret_key_ref.as_ref())
+                .expect("from the Secret");
+            assert_eq!((from.name.as_str(), from.key.as_str()), ("p", "urls"));
+            assert_eq!(
+                adding["NOTIF_POSTGRES_SHARDS_BEFORE"].value.as_deref(),
+                Some("2")
+            );
+            assert_eq!(
+                adding["NOTIF_POSTGRES_STORE_AS_BEFORE"].value.as_deref(),
+                Some("true")
+            );
         }
     }
 
