@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::heartbeat::Heartbeats;
+use super::live::Live;
 use super::{Distributor, router};
 use crate::admin::AdminArgs;
 use crate::auth::config::JwtArgs;
@@ -93,15 +95,24 @@ impl ConnectionArgs {
     /// The distributor over `parts`, after checking the flags.
     pub fn distributor(&self, parts: Parts) -> Result<Distributor, ConfigError> {
         self.check()?;
+        let presence_ttl = Duration::from_secs(self.presence_ttl_secs);
+        let live = Arc::new(Live::default());
+        let heartbeats = Heartbeats::start(
+            parts.presence.clone(),
+            live.clone(),
+            presence_ttl,
+            parts.stop.clone(),
+        );
         Ok(Distributor {
             id: parts.id,
             inbox: parts.inbox,
             presence: parts.presence,
             jwt: parts.jwt,
-            presence_ttl: Duration::from_secs(self.presence_ttl_secs),
+            presence_ttl,
+            heartbeats,
             page_size: 100,
             metrics: parts.metrics,
-            live: Default::default(),
+            live,
             connection_queue: self.connection_queue.max(1),
             ack_timeout: Duration::from_secs(self.ack_timeout_secs),
             relay: Default::default(),

@@ -13,6 +13,7 @@ mod ack;
 mod config;
 mod envelope;
 pub mod forward_in;
+pub mod heartbeat;
 pub mod live;
 mod poll;
 mod relay;
@@ -56,6 +57,8 @@ pub struct Distributor {
     /// How long a connection stays in presence without a heartbeat; the
     /// heartbeat runs at a third of it.
     pub presence_ttl: Duration,
+    /// The connections held here, which the heartbeat keeps in presence.
+    pub heartbeats: Arc<heartbeat::Heartbeats>,
     /// Notifications read from the inbox at a time.
     pub page_size: u32,
     pub metrics: DistributorMetrics,

@@ -1,5 +1,5 @@
 //! One client connection, from connect to close: registered in presence
-//! (refreshed by a heartbeat) and with this distributor's live delivery
+//! (refreshed by the distributor's heartbeat) and with this distributor's live delivery
 //! while it lives; it feeds the client its inbox in position order, then the
 //! notifications forwarded live, reading the inbox again whenever a
 //! director says it stored some.
@@ -7,9 +7,6 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-
-use tokio::task::JoinHandle;
-use tracing::Instrument;
 
 use super::live::{Feed, Known, Subscription};
 use super::relay;
@@ -52,7 +49,6 @@ pub struct Session {
     transport: &'static str,
     span: tracing::Span,
     distributor: Arc<Distributor>,
-    heartbeat: JoinHandle<()>,
     live: Subscription,
     /// How long what it was handed waits for an acknowledgement after it
     /// closes.
@@ -105,11 +101,9 @@ impl Session {
                 tracing::warn!(error = %e, "cannot register a connection in presence");
                 ApiError::unavailable("presence is unreachable; reconnect later", 5)
             })?;
+        distributor.heartbeats.hold(connection.clone());
         let span =
             tracing::info_span!("connection", %recipient, transport, connection = %connection.id);
-        let heartbeat = tokio::spawn(
-            heartbeat(distributor.clone(), connection.clone()).instrument(span.clone()),
-        );
         distributor
             .metrics
             .connections
@@ -121,7 +115,6 @@ impl Session {
             transport,
             span,
             distributor,
-            heartbeat,
             live,
             linger,
             after,
@@ -375,39 +368,9 @@ pub async fn acknowledge_through(
     Ok(Some(sent))
 }
 
-/// Keeps `connection` listed in presence while it lives. An entry found
-/// missing was lost (Redis lost its data, or the heartbeat failed for a
-/// whole TTL): while it was, directors took the recipient for offline and
-/// stored its notifications without telling this connection, so it reads
-/// its inbox again, now that directors find it.
-async fn heartbeat(distributor: Arc<Distributor>, connection: Connection) {
-    let ttl = distributor.presence_ttl;
-    let mut beat = tokio::time::interval(ttl / 3);
-    beat.tick().await;
-    loop {
-        beat.tick().await;
-        let registered = distributor
-            .presence
-            .register(std::slice::from_ref(&connection), ttl)
-            .await;
-        match registered {
-            Ok(0) => {}
-            Ok(_) => {
-                tracing::warn!(
-                    "the connection was missing from presence; it reads its inbox again"
-                );
-                distributor
-                    .live
-                    .read_inbox_again(&connection.recipient, &connection.id);
-            }
-            Err(e) => tracing::warn!(error = %e, "presence heartbeat failed"),
-        }
-    }
-}
-
 impl Drop for Session {
     fn drop(&mut self) {
-        self.heartbeat.abort();
+        self.distributor.heartbeats.release(&self.connection.id);
         self.distributor
             .metrics
             .connections

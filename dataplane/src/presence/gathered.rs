@@ -61,7 +61,7 @@ impl Presence for GatheredLookups {
         &self,
         connections: &[Connection],
         ttl: Duration,
-    ) -> Result<usize, PresenceError> {
+    ) -> Result<Vec<bool>, PresenceError> {
         self.presence.register(connections, ttl).await
     }
 
@@ -115,8 +115,12 @@ mod tests {
 
     #[async_trait]
     impl Presence for Slow {
-        async fn register(&self, _: &[Connection], _: Duration) -> Result<usize, PresenceError> {
-            Ok(0)
+        async fn register(
+            &self,
+            connections: &[Connection],
+            _: Duration,
+        ) -> Result<Vec<bool>, PresenceError> {
+            Ok(vec![false; connections.len()])
         }
 
         async fn unregister(&self, _: &Connection) -> Result<(), PresenceError> {

@@ -37,17 +37,17 @@ impl Presence for MemoryPresence {
         &self,
         connections: &[Connection],
         ttl: Duration,
-    ) -> Result<usize, PresenceError> {
+    ) -> Result<Vec<bool>, PresenceError> {
         let now = Instant::now();
         let mut map = locked(&self.connections);
-        let mut unlisted = 0;
-        for connection in connections {
-            let live = map.entry(connection.recipient.clone()).or_default();
-            live.retain(|_, expires| *expires > now);
-            if live.insert(connection.clone(), now + ttl).is_none() {
-                unlisted += 1;
-            }
-        }
+        let unlisted = connections
+            .iter()
+            .map(|connection| {
+                let live = map.entry(connection.recipient.clone()).or_default();
+                live.retain(|_, expires| *expires > now);
+                live.insert(connection.clone(), now + ttl).is_none()
+            })
+            .collect();
         Ok(unlisted)
     }
 
@@ -118,13 +118,13 @@ mod tests {
         let a = connection("alice", "d1", "c1");
         let b = connection("alice", "d2", "c2");
         let new = presence.register(&[a.clone(), b.clone()], ttl).await;
-        assert_eq!(new.unwrap(), 2);
+        assert_eq!(new.unwrap(), [true, true]);
         assert_eq!(
             presence
                 .register(std::slice::from_ref(&a), ttl)
                 .await
                 .unwrap(),
-            0
+            [false]
         );
         assert_eq!(presence.lookup("alice").await.unwrap(), ["d1", "d2"]);
         assert!(presence.lookup("bob").await.unwrap().is_empty());

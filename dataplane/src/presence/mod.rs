@@ -29,13 +29,13 @@ pub struct Connection {
 #[async_trait]
 pub trait Presence: Send + Sync + 'static {
     /// Records `connections` as live for `ttl` from now: on connect, and
-    /// again on every heartbeat. Returns how many of them were not listed
+    /// again on every heartbeat. Says, for each, whether it was not listed
     /// (new, or lost since: expired, or gone with Redis's data).
     async fn register(
         &self,
         connections: &[Connection],
         ttl: Duration,
-    ) -> Result<usize, PresenceError>;
+    ) -> Result<Vec<bool>, PresenceError>;
 
     /// Forgets a connection that closed.
     async fn unregister(&self, connection: &Connection) -> Result<(), PresenceError>;

@@ -184,35 +184,48 @@ fn millis(d: Duration) -> i64 {
 
 #[async_trait]
 impl Presence for RedisPresence {
+    /// One pipeline for them all on one Redis. A cluster refuses a
+    /// pipeline whose keys are in different slots, so there each connection
+    /// has a pipeline of its own, all sent at once.
     async fn register(
         &self,
         connections: &[Connection],
         ttl: Duration,
-    ) -> Result<usize, PresenceError> {
+    ) -> Result<Vec<bool>, PresenceError> {
         if connections.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let now = now_ms() as i64;
         let expires = now + millis(ttl);
-        // One pipeline per connection: a cluster refuses a pipeline whose
-        // keys are in different slots. They all go at once, over the same
-        // connection to one Redis.
-        let registered = connections.iter().map(|connection| {
-            let key = self.recipient_key(&connection.recipient);
+        let pipe_of = |connections: &[Connection]| {
             let mut pipe = redis::pipe();
-            // Expired members go first, so that ZADD counts one as new.
-            pipe.zrembyscore(&key, "-inf", now)
-                .ignore()
-                .zadd(&key, member(connection), expires)
-                .pexpire(&key, millis(ttl))
-                .ignore();
+            for connection in connections {
+                let key = self.recipient_key(&connection.recipient);
+                // Expired members go first, so that ZADD counts one as new.
+                pipe.zrembyscore(&key, "-inf", now)
+                    .ignore()
+                    .zadd(&key, member(connection), expires)
+                    .pexpire(&key, millis(ttl))
+                    .ignore();
+            }
+            pipe
+        };
+        let query = |pipe: Pipeline| {
             retried(&self.redis, move |mut redis| {
                 let pipe = pipe.clone();
-                async move { pipe.query_async::<(usize,)>(&mut redis).await }
+                async move { pipe.query_async::<Vec<usize>>(&mut redis).await }
             })
-        });
-        let added = try_join_all(registered).await?;
-        Ok(added.into_iter().map(|(added,)| added).sum())
+        };
+        let added: Vec<usize> = match self.redis {
+            Redis::One(_) => query(pipe_of(connections)).await?,
+            Redis::Cluster(_) => {
+                let each = connections
+                    .iter()
+                    .map(|c| query(pipe_of(std::slice::from_ref(c))));
+                try_join_all(each).await?.into_iter().flatten().collect()
+            }
+        };
+        Ok(added.into_iter().map(|added| added > 0).collect())
     }
 
     async fn unregister(&self, connection: &Connection) -> Result<(), PresenceError> {

@@ -53,13 +53,21 @@ async fn a_recipient_is_found_on_each_distributor_holding_one_of_its_connections
         .register(&[tab.clone(), phone.clone(), other], MINUTE)
         .await
         .expect("register");
-    assert_eq!(new, 3, "each was not listed");
+    assert_eq!(new, [true, true, true], "each was not listed");
     presence
         .register(&[connection("u", "d1", "c4")], MINUTE)
         .await
         .expect("a second tab");
     let heartbeat = presence.register(std::slice::from_ref(&tab), MINUTE).await;
-    assert_eq!(heartbeat.expect("a heartbeat"), 0, "it was listed");
+    assert_eq!(heartbeat.expect("a heartbeat"), [false], "it was listed");
+    let mixed = presence
+        .register(&[tab.clone(), connection("w", "d1", "c5")], MINUTE)
+        .await;
+    assert_eq!(
+        mixed.expect("a heartbeat"),
+        [false, true],
+        "each is answered"
+    );
     assert_eq!(presence.lookup("u").await.expect("lookup"), ["d1", "d2"]);
     assert_eq!(presence.lookup("v").await.expect("lookup"), ["d1"]);
     assert!(presence.lookup("nobody").await.expect("lookup").is_empty());
@@ -85,7 +93,7 @@ async fn a_connection_not_refreshed_expires(presence: RedisPresence) {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let late = presence.register(std::slice::from_ref(&kept), ttl).await;
-    assert_eq!(late.expect("a late heartbeat"), 1, "it had expired");
+    assert_eq!(late.expect("a late heartbeat"), [true], "it had expired");
     assert_eq!(
         presence.lookup("u").await.expect("lookup"),
         ["d1"],
@@ -129,7 +137,7 @@ async fn many_recipients_register_at_once(presence: RedisPresence) {
         .map(|i| connection(&format!("r{i}"), "d1", &format!("c{i}")))
         .collect();
     let new = presence.register(&connections, MINUTE).await;
-    assert_eq!(new.expect("register"), 100);
+    assert_eq!(new.expect("register"), [true; 100]);
     for i in 0..100 {
         assert_eq!(
             presence.lookup(&format!("r{i}")).await.expect("lookup"),

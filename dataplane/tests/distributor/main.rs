@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::auth::jwt::{Claims, JwtVerifier, sign_with_secret};
+use dataplane::distributor::heartbeat::Heartbeats;
 use dataplane::distributor::live::Live;
 use dataplane::distributor::{Distributor, router};
 use dataplane::inbox::{Inbox, Positioned, PostgresInbox};
@@ -55,6 +56,12 @@ impl TestDistributor {
             presence: Arc::new(presence.clone()),
             jwt: JwtVerifier::with_secret(SECRET).expect("a verifier"),
             presence_ttl: Duration::from_secs(30),
+            heartbeats: Heartbeats::start(
+                Arc::new(presence.clone()),
+                live.clone(),
+                Duration::from_secs(30),
+                stop.clone(),
+            ),
             page_size: 2,
             metrics: DistributorMetrics::default(),
             live: live.clone(),

@@ -181,7 +181,7 @@ impl Presence for Faulty<dyn Presence> {
         &self,
         connections: &[Connection],
         ttl: Duration,
-    ) -> Result<usize, PresenceError> {
+    ) -> Result<Vec<bool>, PresenceError> {
         let call = self.inner.register(connections, ttl);
         meet(self.enter().await, call, presence_error).await
     }
