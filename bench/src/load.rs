@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use crate::redis_work::{Calls, Work};
 
 /// Batches sent per second.
-const TICKS_PER_SEC: u32 = 100;
+pub const TICKS_PER_SEC: u32 = 100;
 /// Batches in flight at once, at most.
-const IN_FLIGHT: usize = 64;
+pub const IN_FLIGHT: usize = 64;
 /// How long the clients get, after publishing stops, for the rest.
 const DRAIN: Duration = Duration::from_secs(15);
 

@@ -19,13 +19,11 @@ use testenv::notifd::{Deployment, Process, Storage};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::load::{IN_FLIGHT, TICKS_PER_SEC};
 use crate::process_stats::{cpu_seconds, server_cpu_seconds};
 use crate::redis_work::Calls;
 
 const ROLES: [&str; 3] = ["receiver", "director", "distributor"];
-/// Batches sent per second, and in flight at once at most.
-const TICKS_PER_SEC: u32 = 100;
-const IN_FLIGHT: usize = 64;
 /// How long the clients get, after publishing stops, for the rest.
 const DRAIN: Duration = Duration::from_secs(60);
 

@@ -201,15 +201,18 @@ impl Service {
         self.deployment.finish().await;
     }
 
-    /// The next running instance of `role`, in turn.
+    /// The next running instance of `role`, in turn; the first one when
+    /// none runs (a request to it then fails, as to a service that is down).
     fn next(&self, role: &str) -> &Process {
         let running: Vec<&Process> = self
             .deployment
             .instances(role)
             .filter(|p| p.pid().is_some())
             .collect();
-        assert!(!running.is_empty(), "no {role} runs");
-        running[self.turn.fetch_add(1, Ordering::Relaxed) % running.len()]
+        match running.is_empty() {
+            true => self.role(role),
+            false => running[self.turn.fetch_add(1, Ordering::Relaxed) % running.len()],
+        }
     }
 
     /// Where a client connects: the distributors in turn.

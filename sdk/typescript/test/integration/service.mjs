@@ -1,7 +1,7 @@
 // The real service, as the integration tests use it: tokens signed with its
 // secret, publishing with its API key, and a look at what it still holds.
 
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 
 /** A client JWT for `recipient`, signed HS256 with `secret`, expiring `lifetimeSecs` from now (negative: expired). */
 export function mintToken(secret, recipient, lifetimeSecs = 600) {
@@ -10,15 +10,24 @@ export function mintToken(secret, recipient, lifetimeSecs = 600) {
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
 
-/** Publishes one notification per text to `recipient`; returns their ids, in order. */
+/**
+ * Publishes one notification per text to `recipient`; returns their ids, in order. As a
+ * publisher should, it names each notification's id and publishes again, a few times,
+ * when the service answers 503 (its log briefly slow, on a busy test machine): the ids
+ * make the retry safe.
+ */
 export async function publish(base, apiKey, recipient, texts) {
-  const response = await fetch(`${base}/v1/notifications`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ notifications: texts.map((text) => ({ recipient, payload: { text } })) }),
-  });
-  if (response.status !== 202) throw new Error(`publishing answered ${response.status}: ${await response.text()}`);
-  return (await response.json()).ids;
+  const notifications = texts.map((text) => ({ id: randomUUID(), recipient, payload: { text } }));
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(`${base}/v1/notifications`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ notifications }),
+    });
+    if (response.status === 202) return (await response.json()).ids;
+    if (response.status !== 503 || attempt === 5) throw new Error(`publishing answered ${response.status}: ${await response.text()}`);
+    await new Promise((resolve) => setTimeout(resolve, 1000 * Number(response.headers.get('retry-after') ?? 1)));
+  }
 }
 
 /** The ids the service still holds for `recipient` (not acknowledged), read by a poll that acknowledges nothing. */
