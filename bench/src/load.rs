@@ -80,6 +80,18 @@ pub fn milliseconds() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000, 3).expect("valid bounds")
 }
 
+/// Records the milliseconds since `since` in a shared histogram.
+pub fn record_since(histogram: &Mutex<Histogram<u64>>, since: Instant) {
+    let ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+    record_ms(histogram, ms);
+}
+
+/// Records `ms` in a shared histogram (0 as 1, its least).
+pub fn record_ms(histogram: &Mutex<Histogram<u64>>, ms: u64) {
+    let mut histogram = histogram.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = histogram.record(ms.max(1));
+}
+
 impl Load {
     pub async fn run(&self, deployment: &Deployment) -> Figures {
         let connect_url = format!("http://127.0.0.1:{}", deployment.role("distributor").http);
@@ -199,11 +211,7 @@ impl Load {
                     Ok(_) => accepted.fetch_add(count, Ordering::Relaxed),
                     Err(_) => refused.fetch_add(count, Ordering::Relaxed),
                 };
-                let took = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let _ = answered
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .record(took.max(1));
+                record_since(&answered, sent);
                 drop(permit);
             });
         }

@@ -19,7 +19,7 @@ use testenv::notifd::{Deployment, Process, Storage};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::load::{IN_FLIGHT, TICKS_PER_SEC};
+use crate::load::{IN_FLIGHT, TICKS_PER_SEC, record_ms, record_since};
 use crate::process_stats::{cpu_seconds, server_cpu_seconds};
 use crate::redis_work::Calls;
 
@@ -210,11 +210,7 @@ impl Scale {
                         break;
                     }
                 }
-                let took = u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let _ = answered
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .record(took.max(1));
+                record_since(&answered, sent);
                 drop(permit);
             });
         }
@@ -260,11 +256,7 @@ async fn take(
         }
         let latency =
             dataplane::notification::now_ms().saturating_sub(notification.published_at_ms);
-        let _ = received
-            .latency
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record(latency.max(1));
+        record_ms(&received.latency, latency);
     }
 }
 
