@@ -23,9 +23,16 @@ pub fn client_config() -> ClientConfig {
 
 /// Creates a topic named after `prefix`, with `partitions`, and returns its name.
 pub async fn create_topic(prefix: &str, partitions: i32) -> String {
+    create_topic_on(&kafka_bootstrap(), prefix, partitions).await
+}
+
+/// Creates a topic named after `prefix` on the Kafka at `bootstrap`.
+pub async fn create_topic_on(bootstrap: &str, prefix: &str, partitions: i32) -> String {
     let topic = crate::unique_name(prefix);
-    let admin: AdminClient<DefaultClientContext> =
-        client_config().create().expect("a Kafka admin client");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .expect("a Kafka admin client");
     let options = AdminOptions::new().operation_timeout(Some(TIMEOUT));
     let results = admin
         .create_topics(

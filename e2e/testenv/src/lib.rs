@@ -16,11 +16,13 @@
 //! - [`control`]: stopping and starting one server, for fault tests.
 //! - [`notifd`]: the service as processes, distributed or standalone.
 //! - [`docker`]: the project's images as containers.
+//! - [`pulumi`]: the Pulumi program in deploy/pulumi, as a stack of a test's own.
 
 pub mod control;
 pub mod docker;
 pub mod kafka;
 pub mod notifd;
+pub mod pulumi;
 pub mod servers;
 
 pub use servers::{

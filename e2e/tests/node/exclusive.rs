@@ -13,6 +13,8 @@ use tokio::task::JoinHandle;
 
 use crate::{API_KEY, POD_TIMEOUT, Release, adapter};
 
+mod pulumi;
+
 const TRANSPORTS: [Transport; 3] = [Transport::WebSocket, Transport::Sse, Transport::LongPoll];
 
 /// Publishes `count` notifications to each recipient, round by round;

@@ -80,6 +80,12 @@ pub struct Release {
 
 impl Release {
     pub async fn install(prefix: &str) -> Release {
+        Release::install_watching(prefix, &[]).await
+    }
+
+    /// A release whose operator also reconciles the clusters of `others`,
+    /// namespaces that exist already.
+    pub async fn install_watching(prefix: &str, others: &[&str]) -> Release {
         testenv::control::import_into_node(&[NOTIFD_IMAGE, OPERATOR_IMAGE]).await;
         let client = kube_client().await;
         let namespace = testenv::unique_name(prefix);
@@ -117,7 +123,8 @@ impl Release {
             database,
         };
         let timeout = format!("{}s", POD_TIMEOUT.as_secs());
-        let watch = format!("watchNamespaces={{{}}}", release.namespace);
+        let watched = [&[release.namespace.as_str()], others].concat().join(",");
+        let watch = format!("watchNamespaces={{{watched}}}");
         run(
             "helm",
             &[

@@ -1,0 +1,34 @@
+//! The Pulumi program in deploy/pulumi, which manages the servers the
+//! service runs on: its unit tests with Pulumi's mocks, and the Docker
+//! target for real on the machine's Docker engine. The Kubernetes target
+//! runs for real on the node (tests/node).
+
+mod exclusive;
+
+use std::process::Command;
+
+const PROGRAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/pulumi");
+
+/// The program's pytest suite (tests/test_mocks.py): each target's
+/// resources and inputs, secrets kept secret, and bad configuration refused
+/// by name, with the engine mocked.
+#[test]
+fn the_programs_unit_tests_pass_with_pulumis_mocks() {
+    let python = std::env::var("NOTIF_PULUMI_PYTHON").unwrap_or_else(|_| {
+        panic!("NOTIF_PULUMI_PYTHON is not set: run the tests with `just test`, or export the environment with `eval \"$(e2e/env/notif-env env)\"`")
+    });
+    let output = Command::new(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .current_dir(PROGRAM)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let report = String::from_utf8_lossy(&output.stdout);
+    println!("{report}");
+    assert!(
+        output.status.success(),
+        "the program's unit tests failed:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.contains(" passed"), "pytest ran tests: {report}");
+}
