@@ -1,4 +1,4 @@
-"""`python -m backing up|preview|destroy|outputs --stack NAME`: the program
+"""`python -m backing up|preview|refresh|destroy|outputs --stack NAME`: the program
 run through Pulumi's Automation API, where this process is the program's
 language host. It needs only the `pulumi` CLI, not its Python language
 host; the stack, its configuration (Pulumi.NAME.yaml in the work
@@ -21,7 +21,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m backing", description=__doc__)
-    parser.add_argument("command", choices=["up", "preview", "destroy", "outputs"])
+    parser.add_argument("command", choices=["up", "preview", "refresh", "destroy", "outputs"])
     parser.add_argument("--stack", required=True, help="the stack, made when it does not exist")
     parser.add_argument(
         "--expect-no-changes", action="store_true", help="preview: fail when an update would change anything"
@@ -51,6 +51,8 @@ def main(argv: list[str]) -> int:
         if args.expect_no_changes and changes:
             print(f"error: the stack would change: {changes}", file=sys.stderr)
             return 1
+    elif args.command == "refresh":
+        stack.refresh(on_output=print, color="never")
     elif args.command == "destroy":
         stack.destroy(on_output=print, color="never")
         if args.remove:

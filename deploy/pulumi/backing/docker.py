@@ -12,19 +12,19 @@ from .settings import Settings
 
 
 class Servers:
+    """The three servers, named `<dockerPrefix>-<server>`."""
+
     def __init__(self, settings: Settings):
         self.settings = settings
         docker = settings.docker
         self.labels = {"dev.saasaparilla.notif-backing/stack": f"{pulumi.get_project()}/{pulumi.get_stack()}"}
         self.network = Network(docker.prefix, self.labels)
         keep = pulumi.ResourceOptions(retain_on_delete=settings.volumes_on_destroy == "retain")
-        self.volumes = {name: Volume(f"{docker.prefix}-{name}", self.labels, keep) for name in ("postgres", "redis", "kafka")}
+        self.volumes = {server: Volume(self.name(server), self.labels, keep) for server in ("postgres", "redis", "kafka")}
         self.postgres = self._container(
             "postgres",
             image=settings.images.postgres,
-            env=pulumi.Output.all(settings.postgres_password).apply(
-                lambda pw: {**servers.postgres_environment(), "POSTGRES_PASSWORD": pw[0]}
-            ),
+            env=settings.postgres_password.apply(lambda pw: {**servers.postgres_environment(), "POSTGRES_PASSWORD": pw}),
             health=servers.POSTGRES_HEALTH,
             data=servers.POSTGRES_DATA,
             ports={servers.POSTGRES_PORT: docker.postgres_port},
@@ -33,8 +33,8 @@ class Servers:
         self.redis = self._container(
             "redis",
             image=settings.images.redis,
-            env=pulumi.Output.all(password).apply(
-                lambda pw: {"REDIS_PASSWORD": pw[0], "REDISCLI_AUTH": pw[0]} if pw[0] is not None else {}
+            env=pulumi.Output.from_input(password).apply(
+                lambda pw: {"REDIS_PASSWORD": pw, "REDISCLI_AUTH": pw} if pw is not None else {}
             ),
             command=servers.redis_command(password is not None),
             health=servers.REDIS_HEALTH,
@@ -90,7 +90,7 @@ class Servers:
         )
         pulumi.export(
             "redisUrl",
-            pulumi.Output.all(self.settings.redis_password).apply(
-                lambda pw: servers.redis_url(host, docker.redis_port, pw[0])
+            pulumi.Output.from_input(self.settings.redis_password).apply(
+                lambda pw: servers.redis_url(host, docker.redis_port, pw)
             ),
         )

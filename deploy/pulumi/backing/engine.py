@@ -47,8 +47,7 @@ class NetworkProvider(_Replaced):
         return CreateResult(network.id, {**props})
 
     def read(self, id: str, props: dict) -> ReadResult:
-        _client().networks.get(id)
-        return ReadResult(id, props)
+        return _read(lambda: _client().networks.get(id), id, props)
 
     def delete(self, id: str, props: dict) -> None:
         try:
@@ -63,8 +62,7 @@ class VolumeProvider(_Replaced):
         return CreateResult(volume.name, {**props})
 
     def read(self, id: str, props: dict) -> ReadResult:
-        _client().volumes.get(id)
-        return ReadResult(id, props)
+        return _read(lambda: _client().volumes.get(id), id, props)
 
     def delete(self, id: str, props: dict) -> None:
         try:
@@ -99,14 +97,23 @@ class ContainerProvider(_Replaced):
         return CreateResult(container.id, {**props})
 
     def read(self, id: str, props: dict) -> ReadResult:
-        _client().containers.get(id)
-        return ReadResult(id, props)
+        return _read(lambda: _client().containers.get(id), id, props)
 
     def delete(self, id: str, props: dict) -> None:
         try:
             _client().containers.get(id).remove(force=True)
         except _not_found():
             pass
+
+
+def _read(get, id: str, props: dict) -> ReadResult:
+    """What `pulumi refresh` finds: the object as it was made, or, when it
+    is gone, no id, which tells the engine so."""
+    try:
+        get()
+    except _not_found():
+        return ReadResult(None, {})
+    return ReadResult(id, props)
 
 
 def _wait_until_healthy(container: Any, name: str) -> None:

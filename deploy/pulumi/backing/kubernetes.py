@@ -59,13 +59,8 @@ class Servers:
             lambda pw: servers.redis_url(self._host("redis"), servers.REDIS_PORT, pw)
         )
 
-    def _secret(self, name: str, data: dict, depends_on: Optional[list] = None) -> k8s.core.v1.Secret:
-        return k8s.core.v1.Secret(
-            name,
-            metadata={"name": name, "namespace": self.ns},
-            string_data=data,
-            opts=pulumi.ResourceOptions(depends_on=depends_on or []),
-        )
+    def _secret(self, name: str, data: dict) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(name, metadata={"name": name, "namespace": self.ns}, string_data=data)
 
     def _postgres(self) -> k8s.apps.v1.StatefulSet:
         password = self._secret("postgres", {"password": self.settings.postgres_password})

@@ -73,6 +73,12 @@ impl Stack {
         self.backing(&["preview", "--expect-no-changes"]).await;
     }
 
+    /// Reads what the stack made back from where it runs, as `pulumi
+    /// refresh` does: what is gone is gone from the state too.
+    pub async fn refresh(&self) {
+        self.backing(&["refresh"]).await;
+    }
+
     /// The stack's state as `pulumi stack export` gives it.
     pub async fn state(&self) -> String {
         self.pulumi(&["stack", "export"]).await

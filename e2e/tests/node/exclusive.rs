@@ -37,6 +37,19 @@ async fn publish(publisher: &Publisher, recipients: &[String], count: usize) -> 
     accepted
 }
 
+/// A subscription over `transport` that has connected.
+async fn connected(connect_url: &str, token: String, transport: Transport) -> Subscription {
+    let mut subscription = Subscriber::new(connect_url, token)
+        .transport(transport)
+        .backoff(Duration::from_millis(100), Duration::from_secs(1))
+        .subscribe();
+    tokio::time::timeout(POD_TIMEOUT, subscription.connected())
+        .await
+        .expect("connected in time")
+        .expect("connected");
+    subscription
+}
+
 /// Receives (and acknowledges) `expected.len()` notifications and asserts
 /// they are `expected`, in order.
 async fn receive_in_order(subscription: &mut Subscription, recipient: &str, expected: &[String]) {
@@ -208,14 +221,8 @@ async fn rollouts_under_traffic_lose_nothing_and_a_changed_setting_reaches_the_n
     let mut received = Vec::new();
     let mut clients = Vec::new();
     for (transport, recipient) in TRANSPORTS.iter().zip(&recipients) {
-        let mut subscription = Subscriber::new(&connect_url, release.token(&cluster, recipient))
-            .transport(*transport)
-            .backoff(Duration::from_millis(100), Duration::from_secs(1))
-            .subscribe();
-        tokio::time::timeout(POD_TIMEOUT, subscription.connected())
-            .await
-            .expect("connected in time")
-            .expect("connected");
+        let subscription =
+            connected(&connect_url, release.token(&cluster, recipient), *transport).await;
         let (log, task) = record(subscription);
         received.push(log);
         clients.push(task);

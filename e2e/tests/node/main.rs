@@ -147,10 +147,7 @@ impl Release {
 
     /// `kubectl` in the release's namespace.
     pub fn kubectl(&self, args: &[&str]) -> String {
-        run(
-            "kubectl",
-            &[&["--namespace", &self.namespace], args].concat(),
-        )
+        kubectl_in(&self.namespace, args)
     }
 
     /// `kubectl` in the release's namespace; its stdout if it succeeded.
@@ -258,33 +255,14 @@ impl Release {
         format!("http://127.0.0.1:{}", port.trim())
     }
 
-    /// The URL of `service`'s HTTP port at its cluster address, which
-    /// kube-proxy routes on this machine as on any node.
+    /// The URL of `service`'s HTTP port at its cluster address.
     pub fn service_url(&self, service: &str) -> String {
-        let ip = self.kubectl(&[
-            "get",
-            "service",
-            service,
-            "--output",
-            "jsonpath={.spec.clusterIP}",
-        ]);
-        format!("http://{}:8080", ip.trim())
+        service_url(&self.namespace, service)
     }
 
-    /// A client token for `recipient`, as a user makes one: `notifd token`
-    /// in a distributor's pod, with the cluster's secret.
+    /// A client token for `recipient` of `cluster`.
     pub fn token(&self, cluster: &str, recipient: &str) -> String {
-        self.kubectl(&[
-            "exec",
-            &format!("deployment/{cluster}-distributor"),
-            "--",
-            "notifd",
-            "token",
-            "--recipient",
-            recipient,
-        ])
-        .trim()
-        .to_string()
+        token(&self.namespace, cluster, recipient)
     }
 
     /// A port-forward from loopback to `port` of the Service `service`.
@@ -311,6 +289,47 @@ impl Release {
             .expect("the namespace is deleted");
         self.database.drop_database().await;
     }
+}
+
+/// `kubectl` in `namespace`.
+pub fn kubectl_in(namespace: &str, args: &[&str]) -> String {
+    run("kubectl", &[&["--namespace", namespace], args].concat())
+}
+
+/// The URL of the HTTP port of `service` in `namespace` at its cluster
+/// address, which kube-proxy routes on this machine as on any node.
+pub fn service_url(namespace: &str, service: &str) -> String {
+    let ip = kubectl_in(
+        namespace,
+        &[
+            "get",
+            "service",
+            service,
+            "--output",
+            "jsonpath={.spec.clusterIP}",
+        ],
+    );
+    format!("http://{}:8080", ip.trim())
+}
+
+/// A client token for `recipient` of `cluster` in `namespace`, as a user
+/// makes one: `notifd token` in a distributor's pod, with the cluster's
+/// secret.
+pub fn token(namespace: &str, cluster: &str, recipient: &str) -> String {
+    kubectl_in(
+        namespace,
+        &[
+            "exec",
+            &format!("deployment/{cluster}-distributor"),
+            "--",
+            "notifd",
+            "token",
+            "--recipient",
+            recipient,
+        ],
+    )
+    .trim()
+    .to_string()
 }
 
 /// `kubectl port-forward` to a Service: it picks one of its pods.

@@ -130,6 +130,19 @@ async fn the_docker_target_runs_servers_the_service_stores_in_and_reads_from_and
     drop((subscription, later, inbox));
 
     stack.expect_no_changes().await;
+    // A server removed behind the stack's back is found gone, and made again.
+    docker_text(&["rm", "--force", &format!("{prefix}-redis")]);
+    stack.refresh().await;
+    stack.up().await;
+    let redis = docker_text(&[
+        "ps",
+        "--filter",
+        &format!("name=^{prefix}-redis$"),
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert!(redis.contains("(healthy)"), "Redis is back: {redis}");
+    stack.expect_no_changes().await;
     // The network goes only once nothing is attached to it.
     drop(service);
     stack.destroy().await;

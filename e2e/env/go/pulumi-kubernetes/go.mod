@@ -5,7 +5,7 @@
 // Its main package embeds files that its own go:generate makes, so notif-env
 // copies that package here and generates them before it builds: this module
 // is tidy with the package in place (main.go, which `go mod tidy` needs).
-module saasaparilla.dev/e2e/env/go/pulumi-kubernetes
+module saasaparilla.dev/e2e/env/go/pulumi-resource-kubernetes
 
 go 1.26.0
 

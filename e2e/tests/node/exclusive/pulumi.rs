@@ -3,16 +3,14 @@
 //! Secrets the samples name, and the NotificationCluster on top of them,
 //! which the operator turns into a service that delivers.
 
-use std::time::Duration;
-
-use notif_sdk::{Publisher, Subscriber, Transport};
+use notif_sdk::{Publisher, Transport};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use testenv::docker::NOTIFD_IMAGE;
 use testenv::pulumi::Stack;
 
-use super::{publish, receive_in_order};
-use crate::{API_KEY, POD_TIMEOUT, Release, run};
+use super::{connected, publish, receive_in_order};
+use crate::{API_KEY, POD_TIMEOUT, Release, kubectl_in, run, service_url, token};
 
 /// The images the program names by default, which the test environment
 /// makes (`notif-env images`).
@@ -72,7 +70,7 @@ async fn pulumi_runs_the_servers_on_the_node_and_the_cluster_made_beside_them_de
         outputs["postgresUrlSecret"],
         json!({"name": "notif-postgres", "key": "url"})
     );
-    let kubectl = |args: &[&str]| run("kubectl", &[&["--namespace", &namespace], args].concat());
+    let kubectl = |args: &[&str]| kubectl_in(&namespace, args);
     for server in ["postgres", "redis", "kafka"] {
         let ready = kubectl(&[
             "get",
@@ -96,39 +94,17 @@ async fn pulumi_runs_the_servers_on_the_node_and_the_cluster_made_beside_them_de
         &format!("notificationcluster/{cluster}"),
         &timeout,
     ]);
-    // kube-proxy routes the Services' cluster addresses on this machine.
-    let service_url = |service: &str| {
-        let ip = kubectl(&[
-            "get",
-            "service",
-            service,
-            "--output",
-            "jsonpath={.spec.clusterIP}",
-        ]);
-        format!("http://{}:8080", ip.trim())
-    };
-    let publisher = Publisher::new(&service_url(&format!("{cluster}-receiver")), API_KEY);
+    let publisher = Publisher::new(
+        &service_url(&namespace, &format!("{cluster}-receiver")),
+        API_KEY,
+    );
     let recipient = testenv::unique_name("pulumi");
-    let token = kubectl(&[
-        "exec",
-        &format!("deployment/{cluster}-distributor"),
-        "--",
-        "notifd",
-        "token",
-        "--recipient",
-        &recipient,
-    ]);
-    let mut subscription = Subscriber::new(
-        &service_url(&format!("{cluster}-distributor")),
-        token.trim(),
+    let mut subscription = connected(
+        &service_url(&namespace, &format!("{cluster}-distributor")),
+        token(&namespace, &cluster, &recipient),
+        Transport::WebSocket,
     )
-    .transport(Transport::WebSocket)
-    .backoff(Duration::from_millis(100), Duration::from_secs(1))
-    .subscribe();
-    tokio::time::timeout(POD_TIMEOUT, subscription.connected())
-        .await
-        .expect("connected in time")
-        .expect("connected");
+    .await;
     let accepted = publish(&publisher, std::slice::from_ref(&recipient), 10).await;
     receive_in_order(&mut subscription, &recipient, &accepted[0]).await;
     drop(subscription);
@@ -161,7 +137,7 @@ struct Volumes {
 
 impl Volumes {
     fn make(class: &str, count: usize) -> Volumes {
-        let dir = std::env::temp_dir().join(class);
+        let dir = std::env::temp_dir().join(format!("{class}-volumes"));
         let names: Vec<String> = (0..count).map(|i| format!("{class}-{i}")).collect();
         for name in &names {
             let path = dir.join(name);
