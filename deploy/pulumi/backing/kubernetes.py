@@ -37,10 +37,13 @@ class Servers:
         self.postgres = self._postgres()
         self.redis = self._redis()
         self.kafka = self._kafka()
-        self.postgres_url = pulumi.Output.secret(settings.postgres_password).apply(
+        # Secrets, as the passwords in them are.
+        self.postgres_url = settings.postgres_password.apply(
             lambda pw: servers.postgres_url(self._host("postgres"), servers.POSTGRES_PORT, pw)
         )
-        self.redis_url = self._redis_url()
+        self.redis_url = pulumi.Output.from_input(settings.redis_password).apply(
+            lambda pw: servers.redis_url(self._host("redis"), servers.REDIS_PORT, pw)
+        )
         self.secrets = [
             self._secret(POSTGRES_SECRET, {URL_KEY: self.postgres_url}),
             self._secret(REDIS_SECRET, {URL_KEY: self.redis_url}),
@@ -50,14 +53,6 @@ class Servers:
 
     def _host(self, service: str) -> str:
         return f"{service}.{self.settings.namespace}.svc"
-
-    def _redis_url(self) -> pulumi.Output[str]:
-        password = self.settings.redis_password
-        if password is None:
-            return pulumi.Output.from_input(servers.redis_url(self._host("redis"), servers.REDIS_PORT, None))
-        return pulumi.Output.secret(password).apply(
-            lambda pw: servers.redis_url(self._host("redis"), servers.REDIS_PORT, pw)
-        )
 
     def _secret(self, name: str, data: dict) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(name, metadata={"name": name, "namespace": self.ns}, string_data=data)
