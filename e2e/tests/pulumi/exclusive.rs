@@ -13,7 +13,8 @@ use testenv::notifd::free_port;
 use testenv::pulumi::Stack;
 
 const API_KEY: &str = "sk_pulumi_docker_publisher";
-/// Marks a URL must escape, so that the URLs the program exports are tested.
+/// With marks a URL must escape: the server takes it as set, and the
+/// service reaches it with it escaped in its URL.
 const POSTGRES_PASSWORD: &str = "pg pass/word:1@";
 const TIMEOUT: Duration = Duration::from_secs(120);
 
