@@ -3,7 +3,7 @@
 //! Secrets the samples name, and the NotificationCluster on top of them,
 //! which the operator turns into a service that delivers.
 
-use notif_sdk::{Publisher, Transport};
+use notif_sdk::{NewNotification, Publisher, Transport};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use testenv::docker::NOTIFD_IMAGE;
@@ -98,6 +98,15 @@ async fn pulumi_runs_the_servers_on_the_node_and_the_cluster_made_beside_them_de
         &service_url(&namespace, &format!("{cluster}-receiver")),
         API_KEY,
     );
+    // The cluster is Ready once its pods are; kube-proxy routes the
+    // receiver's Service a moment later.
+    let warm_up = [NewNotification::new("nobody", json!({}))];
+    testenv::wait_until(
+        "the receiver's Service takes a publish",
+        POD_TIMEOUT,
+        async || publisher.publish(&warm_up).await.is_ok(),
+    )
+    .await;
     let recipient = testenv::unique_name("pulumi");
     let mut subscription = connected(
         &service_url(&namespace, &format!("{cluster}-distributor")),
