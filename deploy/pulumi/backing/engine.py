@@ -41,40 +41,55 @@ class _Replaced(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=changed, delete_before_replace=True)
 
 
-class NetworkProvider(_Replaced):
+class _Objects(_Replaced):
+    """Reading and removing, the same for each kind of object: `kind` is the
+    client's collection of them (`networks`, `volumes`, `containers`)."""
+
+    kind: str
+
+    def _get(self, id: str) -> Any:
+        return getattr(_client(), self.kind).get(id)
+
+    def read(self, id: str, props: dict) -> ReadResult:
+        """What `pulumi refresh` finds: the object as it was made, or, when
+        it is gone, no id, which tells the engine so."""
+        try:
+            self._get(id)
+        except _not_found():
+            return ReadResult(None, {})
+        return ReadResult(id, props)
+
+    def delete(self, id: str, props: dict) -> None:
+        try:
+            self._remove(self._get(id))
+        except _not_found():
+            pass
+
+    def _remove(self, obj: Any) -> None:
+        obj.remove()
+
+
+class NetworkProvider(_Objects):
+    kind = "networks"
+
     def create(self, props: dict) -> CreateResult:
         network = _client().networks.create(props["name"], driver="bridge", labels=props["labels"])
-        return CreateResult(network.id, {**props})
-
-    def read(self, id: str, props: dict) -> ReadResult:
-        return _read(lambda: _client().networks.get(id), id, props)
-
-    def delete(self, id: str, props: dict) -> None:
-        try:
-            _client().networks.get(id).remove()
-        except _not_found():
-            pass
+        return CreateResult(network.id, props)
 
 
-class VolumeProvider(_Replaced):
+class VolumeProvider(_Objects):
+    kind = "volumes"
+
     def create(self, props: dict) -> CreateResult:
         volume = _client().volumes.create(props["name"], labels=props["labels"])
-        return CreateResult(volume.name, {**props})
-
-    def read(self, id: str, props: dict) -> ReadResult:
-        return _read(lambda: _client().volumes.get(id), id, props)
-
-    def delete(self, id: str, props: dict) -> None:
-        try:
-            _client().volumes.get(id).remove()
-        except _not_found():
-            pass
+        return CreateResult(volume.name, props)
 
 
-class ContainerProvider(_Replaced):
+class ContainerProvider(_Objects):
+    kind = "containers"
+
     def create(self, props: dict) -> CreateResult:
-        client = _client()
-        container = client.containers.run(
+        container = _client().containers.run(
             props["image"],
             command=props.get("command") or None,
             name=props["name"],
@@ -94,26 +109,10 @@ class ContainerProvider(_Replaced):
             detach=True,
         )
         _wait_until_healthy(container, props["name"])
-        return CreateResult(container.id, {**props})
+        return CreateResult(container.id, props)
 
-    def read(self, id: str, props: dict) -> ReadResult:
-        return _read(lambda: _client().containers.get(id), id, props)
-
-    def delete(self, id: str, props: dict) -> None:
-        try:
-            _client().containers.get(id).remove(force=True)
-        except _not_found():
-            pass
-
-
-def _read(get, id: str, props: dict) -> ReadResult:
-    """What `pulumi refresh` finds: the object as it was made, or, when it
-    is gone, no id, which tells the engine so."""
-    try:
-        get()
-    except _not_found():
-        return ReadResult(None, {})
-    return ReadResult(id, props)
+    def _remove(self, container: Any) -> None:
+        container.remove(force=True)
 
 
 def _wait_until_healthy(container: Any, name: str) -> None:
@@ -149,8 +148,8 @@ class Volume(Resource, module="docker", name="Volume"):
 
 class Container(Resource, module="docker", name="Container"):
     """A container on `network`, reachable there by its name, with
-    `volumes` (each a volume's name and the path it is mounted on), `ports` (container port to host port on
-    `bind_address`) and a `health` command."""
+    `volumes` (each a volume's name and the path it is mounted on), `ports`
+    (container port to host port on `bind_address`) and a `health` command."""
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::process::Command;
 
 /// The Pulumi project.
-const PROGRAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/pulumi");
+pub const PROGRAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/pulumi");
 
 /// Any passphrase will do: the state is the test's own.
 const PASSPHRASE: &str = "a-test-stack-passphrase";
@@ -97,10 +97,7 @@ impl Stack {
 
     /// Runs the program's driver on the stack; returns its stdout.
     async fn backing(&self, args: &[&str]) -> String {
-        let python = std::env::var("NOTIF_PULUMI_PYTHON").unwrap_or_else(|_| {
-            panic!("NOTIF_PULUMI_PYTHON is not set: run the tests with `just test`, or export the environment with `eval \"$(e2e/env/notif-env env)\"`")
-        });
-        let mut command = self.command(&python);
+        let mut command = self.command(&python());
         command
             .args(["-m", "backing"])
             .args(args)
@@ -125,6 +122,14 @@ impl Stack {
             .kill_on_drop(true);
         command
     }
+}
+
+/// The Python of the program's virtual environment, which the test
+/// environment makes.
+pub fn python() -> String {
+    std::env::var("NOTIF_PULUMI_PYTHON").unwrap_or_else(|_| {
+        panic!("NOTIF_PULUMI_PYTHON is not set: run the tests with `just test`, or export the environment with `eval \"$(e2e/env/notif-env env)\"`")
+    })
 }
 
 /// Runs `command` to its end; returns its stdout, or fails the test with

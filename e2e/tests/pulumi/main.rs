@@ -7,16 +7,14 @@ mod exclusive;
 
 use std::process::Command;
 
-const PROGRAM: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/pulumi");
+use testenv::pulumi::{PROGRAM, python};
 
 /// The program's pytest suite (tests/test_mocks.py): each target's
 /// resources and inputs, secrets kept secret, and bad configuration refused
 /// by name, with the engine mocked.
 #[test]
 fn the_programs_unit_tests_pass_with_pulumis_mocks() {
-    let python = std::env::var("NOTIF_PULUMI_PYTHON").unwrap_or_else(|_| {
-        panic!("NOTIF_PULUMI_PYTHON is not set: run the tests with `just test`, or export the environment with `eval \"$(e2e/env/notif-env env)\"`")
-    });
+    let python = python();
     let output = Command::new(&python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
         .env("PYTHONDONTWRITEBYTECODE", "1")
